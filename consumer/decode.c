@@ -1,0 +1,1129 @@
+/*
+ * decode.c — one JSON record to a normalized record (SPEC §2).
+ *
+ * Two phases. While yajl parses (callback API, numbers as raw text), the
+ * callbacks only collect: every value whose key path names a field of the
+ * source's table is copied into a slot (type + text in the decoder's scratch
+ * area). Structural faults — bad JSON or UTF-8, a non-object top level, too
+ * deep, a known field seen twice — cancel the parse at once. Only after the
+ * whole record parsed does the second phase decide whether the record is
+ * for us (skip reasons) and then validate and convert the slots the event
+ * needs, in a fixed order. So a record with invalid JSON is rejected as
+ * such and never skipped, and the reason never depends on key order.
+ *
+ * Key paths: nested keys are joined with '.', so `"id": {"orig_h": ..}` and
+ * `"id.orig_h"` are the same path. Values inside arrays never match a field.
+ * JSON null counts as absent (but still as "seen" for duplicate detection).
+ *
+ * Reason mapping, where a choice had to be made:
+ *   - wrong JSON type (string port in Zeek/eve, object IP, ...) -> bad_type;
+ *   - a port that is a number but not an integer in 0..65535 (70000, 80.5,
+ *     8e1, -1) or a Sysmon port string that is not decimal -> bad_port;
+ *   - counters, flow ids, event ids, durations that are not a fitting
+ *     non-negative integer (or finite non-negative number) -> bad_value;
+ *   - a string holding a NUL byte (\u0000) in a field we read -> bad_value;
+ *   - a UTF-8 BOM before the object -> bad_json (JSON text must not start
+ *     with one, RFC 8259 §8.1, and producers that write it are broken);
+ *   - yajl accepts overlong forms and encoded surrogates in strings; we check
+ *     every string and key strictly and reject those as bad_utf8 too (an
+ *     escaped lone low surrogate "\udc00" therefore is bad_utf8; yajl itself
+ *     turns a lone high surrogate into '?').
+ *   - memory exhaustion has no reason of its own in decode.h: it is reported
+ *     as too_big with the detail "too_big: out of memory".
+ */
+#include "c2watch/decode.h"
+#include "c2watch/util.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+#define DEC_DEFAULT_MAX_BYTES ((size_t)1024 * 1024)
+#define DEC_DEFAULT_MAX_DEPTH 64u
+#define DEC_PATH_MAX 128 /* longer key paths cannot be a field we read */
+#define DEC_SLOT_MAX 32
+
+/* JSON type of a collected value; JT_NONE = not seen. */
+enum dec_jtype { JT_NONE = 0, JT_NULL, JT_BOOL, JT_NUM, JT_STR, JT_MAP, JT_ARRAY };
+
+typedef struct dec_slot {
+    uint8_t type; /* enum dec_jtype */
+    bool b; /* JT_BOOL */
+    size_t off, len; /* JT_STR, JT_NUM: text at scratch + off, NUL-terminated */
+} dec_slot_t;
+
+typedef struct dec_frame {
+    size_t base_len; /* path length at which this map's keys start */
+    bool base_over; /* the path already overflowed DEC_PATH_MAX */
+    bool rooted; /* keys start the path (top level, or a Zeek "conn" wrapper) */
+    bool in_array; /* this container is, or lies inside, an array */
+} dec_frame_t;
+
+/*
+ * A source's field table: slot i is named names[i], which is also its key
+ * path. Slots from data_from on are Sysmon event data and match under any of
+ * the data prefixes too ("", "event_data.", "winlog.event_data.").
+ */
+typedef struct dec_source {
+    const char *const *names;
+    unsigned nslots;
+    unsigned data_from;
+} dec_source_t;
+
+/* ---- Zeek conn ---- */
+enum {
+    Z_TS,
+    Z_UID,
+    Z_ORIG_H,
+    Z_ORIG_P,
+    Z_RESP_H,
+    Z_RESP_P,
+    Z_PROTO,
+    Z_CONN_STATE,
+    Z_ORIG_BYTES,
+    Z_RESP_BYTES,
+    Z_DURATION,
+    Z_SERVICE,
+    Z_COMMUNITY_ID,
+    Z_HISTORY,
+    Z_PATH,
+    Z_COUNT
+};
+static const char *const zeek_names[Z_COUNT] = {
+    [Z_TS] = "ts",
+    [Z_UID] = "uid",
+    [Z_ORIG_H] = "id.orig_h",
+    [Z_ORIG_P] = "id.orig_p",
+    [Z_RESP_H] = "id.resp_h",
+    [Z_RESP_P] = "id.resp_p",
+    [Z_PROTO] = "proto",
+    [Z_CONN_STATE] = "conn_state",
+    [Z_ORIG_BYTES] = "orig_bytes",
+    [Z_RESP_BYTES] = "resp_bytes",
+    [Z_DURATION] = "duration",
+    [Z_SERVICE] = "service",
+    [Z_COMMUNITY_ID] = "community_id",
+    [Z_HISTORY] = "history",
+    [Z_PATH] = "_path",
+};
+
+/* ---- Sysmon ---- */
+enum {
+    /* header fields, one slot per shape's spelling */
+    S_EVENT_ID_WLB7,
+    S_EVENT_ID_WLB6,
+    S_EVENT_ID_FLAT,
+    S_HOST_WLB7,
+    S_HOST_WLB6,
+    S_HOST_HOSTNAME,
+    S_HOST_COMPUTER,
+    S_CHAN_WLB7,
+    S_PROV_WLB7,
+    S_CHAN_WLB6,
+    S_PROV_WLB6,
+    S_CHAN_FLAT,
+    S_PROV_FLAT,
+    /* event data */
+    S_UTCTIME,
+    S_GUID,
+    S_PID,
+    S_IMAGE,
+    S_USER,
+    S_PROTOCOL,
+    S_INITIATED,
+    S_SRC_IP,
+    S_SRC_PORT,
+    S_DST_IP,
+    S_DST_PORT,
+    S_DST_HOSTNAME,
+    S_CMDLINE,
+    S_PARENT_IMAGE,
+    S_HASHES,
+    S_QUERY_NAME,
+    S_QUERY_RESULTS,
+    S_COUNT
+};
+static const char *const sysmon_names[S_COUNT] = {
+    [S_EVENT_ID_WLB7] = "winlog.event_id",
+    [S_EVENT_ID_WLB6] = "event_id",
+    [S_EVENT_ID_FLAT] = "EventID",
+    [S_HOST_WLB7] = "winlog.computer_name",
+    [S_HOST_WLB6] = "computer_name",
+    [S_HOST_HOSTNAME] = "Hostname",
+    [S_HOST_COMPUTER] = "Computer",
+    [S_CHAN_WLB7] = "winlog.channel",
+    [S_PROV_WLB7] = "winlog.provider_name",
+    [S_CHAN_WLB6] = "log_name",
+    [S_PROV_WLB6] = "source_name",
+    [S_CHAN_FLAT] = "Channel",
+    [S_PROV_FLAT] = "SourceName",
+    [S_UTCTIME] = "UtcTime",
+    [S_GUID] = "ProcessGuid",
+    [S_PID] = "ProcessId",
+    [S_IMAGE] = "Image",
+    [S_USER] = "User",
+    [S_PROTOCOL] = "Protocol",
+    [S_INITIATED] = "Initiated",
+    [S_SRC_IP] = "SourceIp",
+    [S_SRC_PORT] = "SourcePort",
+    [S_DST_IP] = "DestinationIp",
+    [S_DST_PORT] = "DestinationPort",
+    [S_DST_HOSTNAME] = "DestinationHostname",
+    [S_CMDLINE] = "CommandLine",
+    [S_PARENT_IMAGE] = "ParentImage",
+    [S_HASHES] = "Hashes",
+    [S_QUERY_NAME] = "QueryName",
+    [S_QUERY_RESULTS] = "QueryResults",
+};
+
+/* ---- Suricata eve ---- */
+enum {
+    E_EVENT_TYPE,
+    E_FLOW_ID,
+    E_SRC_IP,
+    E_SRC_PORT,
+    E_DEST_IP,
+    E_DEST_PORT,
+    E_PROTO,
+    E_START,
+    E_END,
+    E_BYTES_TS,
+    E_BYTES_TC,
+    E_PKTS_TC,
+    E_TCP_FLAGS_TC,
+    E_COMMUNITY_ID,
+    E_ICMP_TYPE,
+    E_ICMP_CODE,
+    E_COUNT
+};
+static const char *const eve_names[E_COUNT] = {
+    [E_EVENT_TYPE] = "event_type",
+    [E_FLOW_ID] = "flow_id",
+    [E_SRC_IP] = "src_ip",
+    [E_SRC_PORT] = "src_port",
+    [E_DEST_IP] = "dest_ip",
+    [E_DEST_PORT] = "dest_port",
+    [E_PROTO] = "proto",
+    [E_START] = "flow.start",
+    [E_END] = "flow.end",
+    [E_BYTES_TS] = "flow.bytes_toserver",
+    [E_BYTES_TC] = "flow.bytes_toclient",
+    [E_PKTS_TC] = "flow.pkts_toclient",
+    [E_TCP_FLAGS_TC] = "tcp.tcp_flags_tc",
+    [E_COMMUNITY_ID] = "community_id",
+    [E_ICMP_TYPE] = "icmp_type",
+    [E_ICMP_CODE] = "icmp_code",
+};
+
+static const dec_source_t dec_sources[C2W_SRC_COUNT] = {
+    [C2W_SRC_ZEEK] = { zeek_names, Z_COUNT, Z_COUNT },
+    [C2W_SRC_SYSMON] = { sysmon_names, S_COUNT, S_UTCTIME },
+    [C2W_SRC_EVE] = { eve_names, E_COUNT, E_COUNT },
+};
+
+struct c2w_decoder {
+    c2w_source_kind_t kind;
+    const dec_source_t *src;
+    size_t max_bytes;
+    unsigned max_depth;
+    dec_frame_t *frames; /* max_depth entries, one per open container */
+    char *scratch; /* collected texts; scratch_cap covers any record we parse */
+    size_t scratch_cap;
+
+    /* per-record state, reset by c2w_decode */
+    c2w_dec_result_t *res;
+    bool failed; /* res holds a reject reason set by a callback */
+    unsigned depth;
+    char path[DEC_PATH_MAX];
+    size_t path_len;
+    bool path_over; /* the current path is longer than DEC_PATH_MAX */
+    size_t scratch_len;
+    unsigned top_keys; /* keys seen in the top-level object */
+    char first_key[48]; /* the first top-level key, for other_log details */
+    size_t first_key_len; /* its full length (may exceed the copy) */
+    bool first_is_map; /* the first top-level key holds an object */
+    dec_slot_t slots[DEC_SLOT_MAX];
+};
+
+/* ---- names ---- */
+
+static const char *const source_names[C2W_SRC_COUNT] = { "zeek", "sysmon", "eve" };
+static const char *const reject_names[C2W_REJ_COUNT] = {
+    [C2W_REJ_EMPTY] = "empty",
+    [C2W_REJ_TOO_BIG] = "too_big",
+    [C2W_REJ_BAD_JSON] = "bad_json",
+    [C2W_REJ_BAD_UTF8] = "bad_utf8",
+    [C2W_REJ_NOT_OBJECT] = "not_object",
+    [C2W_REJ_TOO_DEEP] = "too_deep",
+    [C2W_REJ_DUPLICATE_KEY] = "duplicate_key",
+    [C2W_REJ_MISSING_FIELD] = "missing_field",
+    [C2W_REJ_BAD_TYPE] = "bad_type",
+    [C2W_REJ_BAD_VALUE] = "bad_value",
+    [C2W_REJ_BAD_IP] = "bad_ip",
+    [C2W_REJ_BAD_PORT] = "bad_port",
+    [C2W_REJ_BAD_TIME] = "bad_time",
+    [C2W_REJ_BAD_PROTO] = "bad_proto",
+};
+static const char *const skip_names[C2W_SKIP_COUNT] = {
+    [C2W_SKIP_EVENT_ID] = "event_id",
+    [C2W_SKIP_CHANNEL] = "channel",
+    [C2W_SKIP_EVENT_TYPE] = "event_type",
+    [C2W_SKIP_OTHER_LOG] = "other_log",
+};
+
+const char *c2w_source_name(c2w_source_kind_t k)
+{
+    return (unsigned)k < C2W_SRC_COUNT ? source_names[k] : "unknown";
+}
+
+const char *c2w_reject_name(c2w_reject_t r)
+{
+    return (unsigned)r < C2W_REJ_COUNT ? reject_names[r] : "unknown";
+}
+
+const char *c2w_skip_name(c2w_skip_t s)
+{
+    return (unsigned)s < C2W_SKIP_COUNT ? skip_names[s] : "unknown";
+}
+
+/* ---- results ---- */
+
+/* "name: value" into res->detail, value cut to 64 printable ASCII bytes. */
+static void dec_detail(c2w_dec_result_t *res, const char *name, const char *v, size_t len)
+{
+    char clean[65];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < sizeof(clean) - 1; i++)
+        clean[n++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+    clean[n] = '\0';
+    snprintf(res->detail, sizeof(res->detail), "%s: %s", name, clean);
+}
+
+/* Records a rejection (the first one wins); returns -1. */
+static int dec_reject(c2w_decoder_t *d, c2w_reject_t r, const char *what)
+{
+    if (d->failed)
+        return -1;
+    d->failed = true;
+    d->res->status = C2W_DEC_REJECT;
+    d->res->reason = (int)r;
+    if (what)
+        dec_detail(d->res, c2w_reject_name(r), what, strlen(what));
+    else
+        snprintf(d->res->detail, sizeof(d->res->detail), "%s", c2w_reject_name(r));
+    return -1;
+}
+
+static int dec_oom(c2w_decoder_t *d)
+{
+    return dec_reject(d, C2W_REJ_TOO_BIG, "out of memory");
+}
+
+/* Records a skip; returns -1 (the record is not produced). */
+static int dec_skip(c2w_decoder_t *d, c2w_skip_t s, const char *v, size_t len)
+{
+    d->failed = true;
+    d->res->status = C2W_DEC_SKIP;
+    d->res->reason = (int)s;
+    dec_detail(d->res, c2w_skip_name(s), v, len);
+    return -1;
+}
+
+/* ---- phase 1: collecting (yajl callbacks) ---- */
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool dec_utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < need)
+            return false;
+        for (size_t k = 1; k <= need; k++) {
+            unsigned cc = s[i + k];
+            if ((cc & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+static bool dec_name_eq(const char *name, const char *p, size_t len)
+{
+    return strlen(name) == len && memcmp(name, p, len) == 0;
+}
+
+/* Slot of a key path, or -1 for a field we do not read. */
+static int dec_lookup(const c2w_decoder_t *d, const char *p, size_t len)
+{
+    static const char *const data_prefixes[] = { "", "event_data.", "winlog.event_data." };
+    const dec_source_t *src = d->src;
+    for (unsigned i = 0; i < src->data_from; i++)
+        if (dec_name_eq(src->names[i], p, len))
+            return (int)i;
+    if (src->data_from == src->nslots)
+        return -1;
+    for (size_t k = 0; k < sizeof(data_prefixes) / sizeof(data_prefixes[0]); k++) {
+        size_t plen = strlen(data_prefixes[k]);
+        if (len <= plen || memcmp(p, data_prefixes[k], plen) != 0)
+            continue;
+        for (unsigned i = src->data_from; i < src->nslots; i++)
+            if (dec_name_eq(src->names[i], p + plen, len - plen))
+                return (int)i;
+    }
+    return -1;
+}
+
+/* Stores one value in slot i; a second value for a slot is a duplicate key. */
+static int dec_store(c2w_decoder_t *d, int i, uint8_t type, bool b, const char *s, size_t len)
+{
+    dec_slot_t *slot = &d->slots[i];
+    if (slot->type != JT_NONE)
+        return dec_reject(d, C2W_REJ_DUPLICATE_KEY, d->src->names[i]);
+    slot->type = type;
+    slot->b = b;
+    if (type == JT_STR || type == JT_NUM) {
+        /* Cannot trigger: decoded text is never longer than its JSON form
+         * and each slot is filled once; kept as a guard. */
+        if (len >= d->scratch_cap - d->scratch_len)
+            return dec_reject(d, C2W_REJ_TOO_BIG, d->src->names[i]);
+        slot->off = d->scratch_len;
+        slot->len = len;
+        memcpy(d->scratch + d->scratch_len, s, len);
+        d->scratch[d->scratch_len + len] = '\0';
+        d->scratch_len += len + 1;
+    }
+    return 0;
+}
+
+/* A scalar at the current path. Returns the yajl verdict (1 go on, 0 stop). */
+static int dec_value(c2w_decoder_t *d, uint8_t type, bool b, const char *s, size_t len)
+{
+    if (d->depth == 0) {
+        dec_reject(d, C2W_REJ_NOT_OBJECT, NULL);
+        return 0;
+    }
+    if (d->frames[d->depth - 1].in_array || d->path_over)
+        return 1;
+    int i = dec_lookup(d, d->path, d->path_len);
+    if (i < 0)
+        return 1;
+    return dec_store(d, i, type, b, s, len) == 0;
+}
+
+static int dec_open(c2w_decoder_t *d, bool is_array)
+{
+    if (d->depth == 0 && is_array) {
+        dec_reject(d, C2W_REJ_NOT_OBJECT, NULL);
+        return 0;
+    }
+    if (d->depth >= d->max_depth) {
+        char what[48];
+        snprintf(what, sizeof(what), "deeper than %u", d->max_depth);
+        dec_reject(d, C2W_REJ_TOO_DEEP, what);
+        return 0;
+    }
+    dec_frame_t *f = &d->frames[d->depth];
+    f->base_len = d->path_len;
+    f->base_over = d->path_over;
+    f->rooted = d->depth == 0;
+    f->in_array = is_array;
+    if (d->depth > 0) {
+        const dec_frame_t *parent = &d->frames[d->depth - 1];
+        f->in_array = is_array || parent->in_array;
+        if (d->depth == 1 && !is_array && d->top_keys == 1)
+            d->first_is_map = true;
+        if (!parent->in_array && !d->path_over) {
+            if (d->kind == C2W_SRC_ZEEK && d->depth == 1 && !is_array &&
+                dec_name_eq("conn", d->path, d->path_len)) {
+                /* {"conn": {...}}: the Zeek Kafka writer's log-name wrapper */
+                f->base_len = 0;
+                f->rooted = true;
+            } else {
+                int i = dec_lookup(d, d->path, d->path_len);
+                if (i >= 0 && dec_store(d, i, is_array ? JT_ARRAY : JT_MAP, false, NULL, 0) < 0)
+                    return 0;
+            }
+        }
+    }
+    d->depth++;
+    return 1;
+}
+
+static int dec_cb_null(void *ctx)
+{
+    return dec_value(ctx, JT_NULL, false, NULL, 0);
+}
+
+static int dec_cb_boolean(void *ctx, int b)
+{
+    return dec_value(ctx, JT_BOOL, b != 0, NULL, 0);
+}
+
+static int dec_cb_number(void *ctx, const char *s, size_t len)
+{
+    return dec_value(ctx, JT_NUM, false, s, len);
+}
+
+static int dec_cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+    c2w_decoder_t *d = ctx;
+    if (!dec_utf8_valid(s, len)) {
+        dec_reject(d, C2W_REJ_BAD_UTF8, NULL);
+        return 0;
+    }
+    return dec_value(d, JT_STR, false, (const char *)s, len);
+}
+
+static int dec_cb_start_map(void *ctx)
+{
+    return dec_open(ctx, false);
+}
+
+static int dec_cb_start_array(void *ctx)
+{
+    return dec_open(ctx, true);
+}
+
+static int dec_cb_end(void *ctx)
+{
+    c2w_decoder_t *d = ctx;
+    d->depth--;
+    return 1;
+}
+
+static int dec_cb_map_key(void *ctx, const unsigned char *k, size_t len)
+{
+    c2w_decoder_t *d = ctx;
+    if (!dec_utf8_valid(k, len)) {
+        dec_reject(d, C2W_REJ_BAD_UTF8, NULL);
+        return 0;
+    }
+    const dec_frame_t *f = &d->frames[d->depth - 1];
+    if (d->depth == 1 && ++d->top_keys == 1) {
+        d->first_key_len = len;
+        size_t n = len < sizeof(d->first_key) ? len : sizeof(d->first_key);
+        memcpy(d->first_key, k, n);
+    }
+    d->path_len = f->base_len;
+    d->path_over = f->base_over;
+    if (f->in_array || d->path_over)
+        return 1;
+    size_t need = len + (f->rooted ? 0 : 1);
+    if (need >= DEC_PATH_MAX - d->path_len) {
+        d->path_over = true;
+        return 1;
+    }
+    if (!f->rooted)
+        d->path[d->path_len++] = '.';
+    memcpy(d->path + d->path_len, k, len);
+    d->path_len += len;
+    return 1;
+}
+
+static const yajl_callbacks dec_callbacks = {
+    .yajl_null = dec_cb_null,
+    .yajl_boolean = dec_cb_boolean,
+    .yajl_number = dec_cb_number,
+    .yajl_string = dec_cb_string,
+    .yajl_start_map = dec_cb_start_map,
+    .yajl_map_key = dec_cb_map_key,
+    .yajl_end_map = dec_cb_end,
+    .yajl_start_array = dec_cb_start_array,
+    .yajl_end_array = dec_cb_end,
+};
+
+/* ---- phase 2: validating and converting slots ----
+ * Getters return 0, or -1 with the rejection recorded. A field is absent
+ * when not seen or null; for Sysmon also when "" or "-". */
+
+static const char *dec_name(const c2w_decoder_t *d, int i)
+{
+    return d->src->names[i];
+}
+
+static const char *dec_text(const c2w_decoder_t *d, int i)
+{
+    return d->scratch + d->slots[i].off;
+}
+
+static bool dec_present(const c2w_decoder_t *d, int i)
+{
+    const dec_slot_t *s = &d->slots[i];
+    if (s->type == JT_NONE || s->type == JT_NULL)
+        return false;
+    if (d->kind == C2W_SRC_SYSMON && s->type == JT_STR &&
+        (s->len == 0 || (s->len == 1 && dec_text(d, i)[0] == '-')))
+        return false;
+    return true;
+}
+
+/* Borrowed string of slot i (*s NULL when absent and optional). */
+static int dec_get_str(c2w_decoder_t *d, int i, bool required, const char **s, size_t *len)
+{
+    *s = NULL;
+    *len = 0;
+    if (!dec_present(d, i))
+        return required ? dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i)) : 0;
+    if (d->slots[i].type != JT_STR)
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    if (memchr(dec_text(d, i), '\0', d->slots[i].len))
+        return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
+    *s = dec_text(d, i);
+    *len = d->slots[i].len;
+    return 0;
+}
+
+/* Heap copy of string slot i into *out (NULL when absent and optional). */
+static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
+{
+    const char *s;
+    size_t len;
+    *out = NULL;
+    if (dec_get_str(d, i, required, &s, &len) < 0)
+        return -1;
+    if (!s)
+        return 0;
+    *out = c2w_strndup(s, len);
+    return *out ? 0 : dec_oom(d);
+}
+
+/* Decimal digits only (a JSON integer or a Sysmon numeric string). */
+static bool dec_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return false;
+    for (size_t k = 0; k < len; k++) {
+        if (s[k] < '0' || s[k] > '9')
+            return false;
+        unsigned digit = (unsigned)(s[k] - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return false;
+        v = v * 10 + digit;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Unsigned integer in 0..max from slot i. A JSON number must be written as
+ * an integer; strings are accepted only when strings_ok (Sysmon writes its
+ * numbers as strings). Wrong JSON type -> bad_type; anything else unusable
+ * -> the caller's reason `bad` (bad_port for ports, bad_value otherwise).
+ */
+static int dec_get_u64(c2w_decoder_t *d, int i, bool required, bool strings_ok, c2w_reject_t bad,
+                       uint64_t max, uint64_t *out)
+{
+    *out = 0;
+    if (!dec_present(d, i))
+        return required ? dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i)) : 0;
+    uint8_t type = d->slots[i].type;
+    if (type != JT_NUM && !(strings_ok && type == JT_STR))
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    uint64_t v;
+    if (!dec_parse_u64(dec_text(d, i), d->slots[i].len, &v) || v > max)
+        return dec_reject(d, bad, dec_name(d, i));
+    *out = v;
+    return 0;
+}
+
+static int dec_get_port(c2w_decoder_t *d, int i, bool required, uint16_t *out)
+{
+    uint64_t v;
+    if (dec_get_u64(d, i, required, d->kind == C2W_SRC_SYSMON, C2W_REJ_BAD_PORT, 65535, &v) < 0)
+        return -1;
+    *out = (uint16_t)v;
+    return 0;
+}
+
+static int dec_get_ip(c2w_decoder_t *d, int i, c2w_ip_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!dec_present(d, i))
+        return dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i));
+    if (d->slots[i].type != JT_STR)
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    if (!c2w_ip_parse(dec_text(d, i), d->slots[i].len, out))
+        return dec_reject(d, C2W_REJ_BAD_IP, dec_name(d, i));
+    return 0;
+}
+
+/* Time from slot i: RFC 3339 / Sysmon text, or (epoch_ok) epoch seconds. */
+static int dec_get_time(c2w_decoder_t *d, int i, bool required, bool epoch_ok, c2w_time_t *out, bool *present)
+{
+    *out = 0;
+    if (present)
+        *present = false;
+    if (!dec_present(d, i))
+        return required ? dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i)) : 0;
+    const dec_slot_t *s = &d->slots[i];
+    bool ok;
+    if (s->type == JT_STR)
+        ok = c2w_time_parse_text(dec_text(d, i), s->len, out);
+    else if (s->type == JT_NUM && epoch_ok)
+        ok = c2w_time_parse_epoch(dec_text(d, i), s->len, out);
+    else
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    if (!ok || !c2w_time_valid(*out))
+        return dec_reject(d, C2W_REJ_BAD_TIME, dec_name(d, i));
+    if (present)
+        *present = true;
+    return 0;
+}
+
+/* Protocol name, ASCII case-insensitive. Zeek and Suricata write ICMPv6 as
+ * icmp / IPv6-ICMP; both map to C2W_PROTO_ICMP, as Zeek does. */
+static int dec_get_proto(c2w_decoder_t *d, int i, bool icmp_ok, uint8_t *out)
+{
+    const char *s;
+    size_t len;
+    if (dec_get_str(d, i, true, &s, &len) < 0)
+        return -1;
+    if (len == 3 && c2w_eq_ci(s, "tcp"))
+        *out = C2W_PROTO_TCP;
+    else if (len == 3 && c2w_eq_ci(s, "udp"))
+        *out = C2W_PROTO_UDP;
+    else if (icmp_ok && ((len == 4 && c2w_eq_ci(s, "icmp")) || (len == 9 && c2w_eq_ci(s, "ipv6-icmp"))))
+        *out = C2W_PROTO_ICMP;
+    else
+        return dec_reject(d, C2W_REJ_BAD_PROTO, dec_name(d, i));
+    return 0;
+}
+
+/* Sysmon boolean: JSON true/false or "true"/"false" in any case. */
+static int dec_get_bool(c2w_decoder_t *d, int i, bool *out)
+{
+    *out = false;
+    if (!dec_present(d, i))
+        return dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i));
+    const dec_slot_t *s = &d->slots[i];
+    if (s->type == JT_BOOL) {
+        *out = s->b;
+        return 0;
+    }
+    if (s->type != JT_STR)
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    const char *t = dec_text(d, i);
+    if (s->len == 4 && c2w_eq_ci(t, "true"))
+        *out = true;
+    else if (s->len == 5 && c2w_eq_ci(t, "false"))
+        *out = false;
+    else
+        return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
+    return 0;
+}
+
+/* Optional non-negative finite number (seconds). Uses strtod, which follows
+ * LC_NUMERIC: c2watch never calls setlocale, so that is "C". */
+static int dec_get_seconds(c2w_decoder_t *d, int i, double *out)
+{
+    *out = 0;
+    if (!dec_present(d, i))
+        return 0;
+    if (d->slots[i].type != JT_NUM)
+        return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    char *end = NULL;
+    double v = strtod(dec_text(d, i), &end);
+    if (end != dec_text(d, i) + d->slots[i].len || !isfinite(v) || v < 0)
+        return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
+    *out = v;
+    return 0;
+}
+
+/* ---- Zeek ---- */
+
+/*
+ * Established states: the responder answered (S1 S2 S3 SF) or the
+ * connection was set up and then reset by either side (RSTO RSTR). REJ,
+ * S0, SH, SHR, OTH, RSTOS0, RSTRH never saw a handshake completed.
+ */
+static bool dec_zeek_established(const char *st)
+{
+    static const char *const states[] = { "S1", "S2", "S3", "SF", "RSTO", "RSTR" };
+    for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++)
+        if (strcmp(st, states[k]) == 0)
+            return true;
+    return false;
+}
+
+static int dec_zeek(c2w_decoder_t *d, c2w_record_t *out)
+{
+    const char *s;
+    size_t len;
+
+    /* Another log of the Kafka writer, wrapped in its name: {"dns": {...}}. */
+    if (d->top_keys == 1 && d->first_is_map && !dec_name_eq("conn", d->first_key, d->first_key_len)) {
+        bool any = false;
+        for (unsigned i = 0; i < Z_COUNT; i++)
+            any = any || d->slots[i].type != JT_NONE;
+        if (!any)
+            return dec_skip(d, C2W_SKIP_OTHER_LOG, d->first_key,
+                            d->first_key_len < sizeof(d->first_key) ? d->first_key_len : sizeof(d->first_key));
+    }
+    if (dec_get_str(d, Z_PATH, false, &s, &len) < 0)
+        return -1;
+    if (s && !dec_name_eq("conn", s, len))
+        return dec_skip(d, C2W_SKIP_OTHER_LOG, s, len);
+
+    out->kind = C2W_REC_FLOW;
+    c2w_flow_t *f = &out->u.flow;
+    if (dec_get_time(d, Z_TS, true, true, &f->ts, NULL) < 0 || dec_take_str(d, Z_UID, true, &f->uid) < 0)
+        return -1;
+    if (f->uid[0] == '\0')
+        return dec_reject(d, C2W_REJ_BAD_VALUE, "uid");
+    if (dec_get_ip(d, Z_ORIG_H, &f->orig_h) < 0 || dec_get_port(d, Z_ORIG_P, true, &f->orig_p) < 0 ||
+        dec_get_ip(d, Z_RESP_H, &f->resp_h) < 0 || dec_get_port(d, Z_RESP_P, true, &f->resp_p) < 0 ||
+        dec_get_proto(d, Z_PROTO, true, &f->proto) < 0 || dec_take_str(d, Z_CONN_STATE, true, &f->conn_state) < 0)
+        return -1;
+    f->established = dec_zeek_established(f->conn_state);
+    if (dec_get_u64(d, Z_ORIG_BYTES, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->orig_bytes) < 0 ||
+        dec_get_u64(d, Z_RESP_BYTES, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->resp_bytes) < 0 ||
+        dec_get_seconds(d, Z_DURATION, &f->duration) < 0 || dec_take_str(d, Z_SERVICE, false, &f->service) < 0 ||
+        dec_take_str(d, Z_COMMUNITY_ID, false, &f->community_id) < 0 ||
+        dec_take_str(d, Z_HISTORY, false, &f->history) < 0 || dec_take_str(d, Z_PATH, false, &f->path) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- Sysmon ---- */
+
+/* First present slot of a list of spellings of one header field, or -1. */
+static int dec_first_present(const c2w_decoder_t *d, const int *slots, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (dec_present(d, slots[k]))
+            return slots[k];
+    return -1;
+}
+
+/*
+ * Sysmon topics often carry other Windows channels too: any channel or
+ * provider field naming something else means the record is not Sysmon.
+ * Returns 0 (Sysmon or unknown), -1 skipped or rejected.
+ */
+static int dec_sysmon_channel(c2w_decoder_t *d)
+{
+    static const int chans[] = { S_CHAN_WLB7, S_PROV_WLB7, S_CHAN_WLB6, S_PROV_WLB6, S_CHAN_FLAT, S_PROV_FLAT };
+    for (size_t k = 0; k < sizeof(chans) / sizeof(chans[0]); k++) {
+        const char *s;
+        size_t len;
+        if (dec_get_str(d, chans[k], false, &s, &len) < 0)
+            return -1;
+        if (!s)
+            continue;
+        if (!(len == 36 && c2w_eq_ci(s, "Microsoft-Windows-Sysmon/Operational")) &&
+            !(len == 24 && c2w_eq_ci(s, "Microsoft-Windows-Sysmon")))
+            return dec_skip(d, C2W_SKIP_CHANNEL, s, len);
+    }
+    return 0;
+}
+
+/* Fields shared by every event we decode: time, host, guid, image. */
+static int dec_sysmon_common(c2w_decoder_t *d, c2w_time_t *utc, char **host, char **guid, char **image)
+{
+    static const int hosts[] = { S_HOST_WLB7, S_HOST_WLB6, S_HOST_HOSTNAME, S_HOST_COMPUTER };
+    if (dec_get_time(d, S_UTCTIME, true, false, utc, NULL) < 0)
+        return -1;
+    int h = dec_first_present(d, hosts, sizeof(hosts) / sizeof(hosts[0]));
+    if (dec_take_str(d, h >= 0 ? h : S_HOST_HOSTNAME, true, host) < 0 || dec_take_str(d, S_GUID, true, guid) < 0 ||
+        dec_take_str(d, S_IMAGE, true, image) < 0)
+        return -1;
+    return 0;
+}
+
+static int dec_sysmon(c2w_decoder_t *d, c2w_record_t *out)
+{
+    static const int ids[] = { S_EVENT_ID_WLB7, S_EVENT_ID_WLB6, S_EVENT_ID_FLAT };
+    if (dec_sysmon_channel(d) < 0)
+        return -1;
+    int idslot = dec_first_present(d, ids, sizeof(ids) / sizeof(ids[0]));
+    uint64_t id;
+    if (dec_get_u64(d, idslot >= 0 ? idslot : S_EVENT_ID_FLAT, true, true, C2W_REJ_BAD_VALUE, UINT64_MAX, &id) < 0)
+        return -1;
+
+    switch (id) {
+    case 3: {
+        out->kind = C2W_REC_NETCONN;
+        c2w_netconn_t *n = &out->u.net;
+        if (dec_sysmon_common(d, &n->utc, &n->host, &n->guid, &n->image) < 0 ||
+            dec_get_u64(d, S_PID, true, true, C2W_REJ_BAD_VALUE, UINT64_MAX, &n->pid) < 0 ||
+            dec_take_str(d, S_USER, false, &n->user) < 0 || dec_get_proto(d, S_PROTOCOL, false, &n->proto) < 0 ||
+            dec_get_bool(d, S_INITIATED, &n->initiated) < 0 || dec_get_ip(d, S_SRC_IP, &n->src_ip) < 0 ||
+            dec_get_port(d, S_SRC_PORT, true, &n->src_port) < 0 || dec_get_ip(d, S_DST_IP, &n->dst_ip) < 0 ||
+            dec_get_port(d, S_DST_PORT, true, &n->dst_port) < 0 ||
+            dec_take_str(d, S_DST_HOSTNAME, false, &n->dst_hostname) < 0)
+            return -1;
+        return 0;
+    }
+    case 1:
+    case 5: {
+        out->kind = id == 1 ? C2W_REC_PROC : C2W_REC_PROCEND;
+        c2w_procinfo_t *p = &out->u.proc;
+        if (dec_sysmon_common(d, &p->utc, &p->host, &p->guid, &p->image) < 0 ||
+            dec_get_u64(d, S_PID, false, true, C2W_REJ_BAD_VALUE, UINT64_MAX, &p->pid) < 0)
+            return -1;
+        if (id == 1 && (dec_take_str(d, S_CMDLINE, false, &p->command_line) < 0 ||
+                        dec_take_str(d, S_PARENT_IMAGE, false, &p->parent_image) < 0 ||
+                        dec_take_str(d, S_HASHES, false, &p->hashes) < 0 ||
+                        dec_take_str(d, S_USER, false, &p->user) < 0))
+            return -1;
+        return 0;
+    }
+    case 22: {
+        out->kind = C2W_REC_DNS;
+        c2w_dnsinfo_t *q = &out->u.dns;
+        if (dec_sysmon_common(d, &q->utc, &q->host, &q->guid, &q->image) < 0 ||
+            dec_take_str(d, S_QUERY_NAME, true, &q->query_name) < 0 ||
+            dec_take_str(d, S_QUERY_RESULTS, false, &q->query_results) < 0)
+            return -1;
+        return 0;
+    }
+    default: {
+        char num[24];
+        int n = snprintf(num, sizeof(num), "%" PRIu64, id);
+        return dec_skip(d, C2W_SKIP_EVENT_ID, num, (size_t)n);
+    }
+    }
+}
+
+/* ---- Suricata eve ---- */
+
+/* 1..16 hex digits (Suricata writes TCP flags as "1b"). */
+static bool dec_parse_hex(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > 16)
+        return false;
+    for (size_t k = 0; k < len; k++) {
+        char c = s[k];
+        unsigned x;
+        if (c >= '0' && c <= '9')
+            x = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x = (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            x = (unsigned)(c - 'A' + 10);
+        else
+            return false;
+        v = v << 4 | x;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Suricata has no connection states like Zeek's: a TCP flow is established
+ * when the responder sent SYN and ACK (tcp_flags_tc has 0x12), a UDP flow
+ * when the responder sent anything. ICMP flows carry no ports: their type
+ * and code go to orig_p/resp_p, as Zeek does.
+ */
+static int dec_eve(c2w_decoder_t *d, c2w_record_t *out)
+{
+    const char *s;
+    size_t len;
+    if (dec_get_str(d, E_EVENT_TYPE, true, &s, &len) < 0)
+        return -1;
+    if (!dec_name_eq("flow", s, len))
+        return dec_skip(d, C2W_SKIP_EVENT_TYPE, s, len);
+
+    out->kind = C2W_REC_FLOW;
+    c2w_flow_t *f = &out->u.flow;
+    uint64_t flow_id, pkts_tc, flags_tc = 0;
+    c2w_time_t end;
+    bool has_end;
+    if (dec_get_time(d, E_START, true, false, &f->ts, NULL) < 0 ||
+        dec_get_u64(d, E_FLOW_ID, true, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &flow_id) < 0 ||
+        dec_get_ip(d, E_SRC_IP, &f->orig_h) < 0 || dec_get_ip(d, E_DEST_IP, &f->resp_h) < 0 ||
+        dec_get_proto(d, E_PROTO, true, &f->proto) < 0)
+        return -1;
+    bool icmp = f->proto == C2W_PROTO_ICMP;
+    if (dec_get_port(d, E_SRC_PORT, !icmp, &f->orig_p) < 0 || dec_get_port(d, E_DEST_PORT, !icmp, &f->resp_p) < 0)
+        return -1;
+    if (icmp && !dec_present(d, E_SRC_PORT) && !dec_present(d, E_DEST_PORT) &&
+        (dec_get_port(d, E_ICMP_TYPE, false, &f->orig_p) < 0 || dec_get_port(d, E_ICMP_CODE, false, &f->resp_p) < 0))
+        return -1;
+    if (dec_get_time(d, E_END, false, false, &end, &has_end) < 0 ||
+        dec_get_u64(d, E_BYTES_TS, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->orig_bytes) < 0 ||
+        dec_get_u64(d, E_BYTES_TC, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->resp_bytes) < 0 ||
+        dec_get_u64(d, E_PKTS_TC, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &pkts_tc) < 0 ||
+        dec_get_str(d, E_TCP_FLAGS_TC, false, &s, &len) < 0)
+        return -1;
+    if (s && !dec_parse_hex(s, len, &flags_tc))
+        return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, E_TCP_FLAGS_TC));
+    if (has_end) {
+        if (end < f->ts)
+            return dec_reject(d, C2W_REJ_BAD_TIME, dec_name(d, E_END));
+        f->duration = (double)(end - f->ts) / (double)C2W_USEC;
+    }
+    if (f->proto == C2W_PROTO_TCP)
+        f->established = (flags_tc & 0x12) == 0x12;
+    else if (f->proto == C2W_PROTO_UDP)
+        f->established = pkts_tc > 0;
+    if (dec_take_str(d, E_COMMUNITY_ID, false, &f->community_id) < 0)
+        return -1;
+    char uid[24];
+    snprintf(uid, sizeof(uid), "F%" PRIu64, flow_id);
+    f->uid = c2w_strndup(uid, strlen(uid));
+    return f->uid ? 0 : dec_oom(d);
+}
+
+/* ---- public ---- */
+
+c2w_decoder_t *c2w_decoder_new(c2w_source_kind_t kind, const c2w_decode_opts_t *opts)
+{
+    if ((unsigned)kind >= C2W_SRC_COUNT)
+        return NULL;
+    c2w_decoder_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->kind = kind;
+    d->src = &dec_sources[kind];
+    d->max_bytes = opts && opts->max_record_bytes ? opts->max_record_bytes : DEC_DEFAULT_MAX_BYTES;
+    d->max_depth = opts && opts->max_depth ? opts->max_depth : DEC_DEFAULT_MAX_DEPTH;
+    if (d->max_bytes > SIZE_MAX / 2)
+        goto out_free_d;
+    d->frames = calloc(d->max_depth, sizeof(*d->frames));
+    if (!d->frames)
+        goto out_free_d;
+    /* Every collected text is a distinct part of the record, no longer
+     * decoded than written, plus a NUL per slot. */
+    d->scratch_cap = d->max_bytes + DEC_SLOT_MAX + 1;
+    d->scratch = malloc(d->scratch_cap);
+    if (!d->scratch)
+        goto out_free_frames;
+    return d;
+
+out_free_frames:
+    free(d->frames);
+out_free_d:
+    free(d);
+    return NULL;
+}
+
+void c2w_decoder_free(c2w_decoder_t *d)
+{
+    if (!d)
+        return;
+    free(d->scratch);
+    free(d->frames);
+    free(d);
+}
+
+static bool dec_blank(const char *buf, size_t len)
+{
+    for (size_t k = 0; k < len; k++)
+        if (buf[k] != ' ' && buf[k] != '\t' && buf[k] != '\r' && buf[k] != '\n')
+            return false;
+    return true;
+}
+
+/* Parses the record into the slots; 0, or -1 with the rejection recorded. */
+static int dec_parse(c2w_decoder_t *d, const char *buf, size_t len)
+{
+    /* yajl 2.1 has no reset: one handle per record (a few small mallocs). */
+    yajl_handle h = yajl_alloc(&dec_callbacks, NULL, d);
+    if (!h)
+        return dec_oom(d);
+    yajl_status st = yajl_parse(h, (const unsigned char *)buf, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    if (st != yajl_status_ok && !d->failed) {
+        unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
+        const char *m = msg ? (const char *)msg : "parse error";
+        char what[96];
+        size_t n = strcspn(m, "\n");
+        snprintf(what, sizeof(what), "%.*s", (int)(n < sizeof(what) ? n : sizeof(what) - 1), m);
+        dec_reject(d, strstr(m, "UTF8") ? C2W_REJ_BAD_UTF8 : C2W_REJ_BAD_JSON, what);
+        if (msg)
+            yajl_free_error(h, msg);
+    }
+    yajl_free(h);
+    return d->failed ? -1 : 0;
+}
+
+c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_record_t *out,
+                            c2w_dec_result_t *res)
+{
+    memset(out, 0, sizeof(*out));
+    res->status = C2W_DEC_OK;
+    res->reason = 0;
+    res->detail[0] = '\0';
+    d->res = res;
+    d->failed = false;
+
+    if (len > 0 && buf[len - 1] == '\n') {
+        len--;
+        if (len > 0 && buf[len - 1] == '\r')
+            len--;
+    }
+    if (dec_blank(buf, len)) {
+        dec_reject(d, C2W_REJ_EMPTY, NULL);
+        goto out;
+    }
+    if (len > d->max_bytes) {
+        char what[64];
+        snprintf(what, sizeof(what), "%zu bytes > %zu", len, d->max_bytes);
+        dec_reject(d, C2W_REJ_TOO_BIG, what);
+        goto out;
+    }
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+        dec_reject(d, C2W_REJ_BAD_JSON, "byte order mark");
+        goto out;
+    }
+
+    d->depth = 0;
+    d->path_len = 0;
+    d->path_over = false;
+    d->scratch_len = 0;
+    d->top_keys = 0;
+    d->first_key_len = 0;
+    d->first_is_map = false;
+    memset(d->slots, 0, sizeof(d->slots));
+    if (dec_parse(d, buf, len) < 0)
+        goto out;
+
+    int rc;
+    switch (d->kind) {
+    case C2W_SRC_ZEEK:
+        rc = dec_zeek(d, out);
+        break;
+    case C2W_SRC_SYSMON:
+        rc = dec_sysmon(d, out);
+        break;
+    default:
+        rc = dec_eve(d, out);
+        break;
+    }
+    if (rc < 0)
+        c2w_record_clear(out);
+out:
+    d->res = NULL;
+    return res->status;
+}

@@ -1,0 +1,705 @@
+/*
+ * join.c — flow-to-process attribution (SPEC §3).
+ *
+ * Both sides wait in hash tables keyed by the 5-tuple (protocol, source IP
+ * and port, destination IP and port), with a FIFO per table for expiry and
+ * eviction. Sysmon logs a connection when it starts and Zeek when it ends,
+ * so either side may come first; each arrival looks for its partners.
+ *
+ * Host clocks: an exact 5-tuple match whose source port is ephemeral is
+ * practically unique, so the time difference of such a pair is a sample of
+ * that host's clock offset (sensor minus host). The estimate is the median
+ * of the densest cluster of the last C2W_SAMPLES samples: a few pairs made
+ * wrong by port reuse cannot move it. Matching then compares corrected
+ * times and takes the nearest event within max_skew.
+ */
+#include "c2watch/join.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "c2watch/util.h"
+
+#define C2W_SAMPLES 64
+#define C2W_CLUSTER_WIDTH (1 * C2W_USEC) /* samples within ±1 s agree */
+
+/* ---- a chained hash map of byte keys with an insertion-order FIFO ---- */
+
+typedef struct kent {
+    struct kent *bnext; /* bucket chain */
+    struct kent *prev, *next; /* FIFO */
+    uint64_t hash;
+    c2w_time_t t; /* flow ts, event host time, uid ts */
+    uint32_t host; /* events: index into hosts, else UINT32_MAX */
+    void *val; /* pending flow / event, owned */
+    char *a, *b; /* enrichment strings, owned */
+    uint32_t klen;
+    char key[];
+} kent;
+
+typedef struct kmap {
+    kent **b;
+    size_t nb, n;
+    kent *head, *tail;
+} kmap;
+
+static int kmap_init(kmap *m)
+{
+    m->nb = 1024;
+    m->b = calloc(m->nb, sizeof(*m->b));
+    m->n = 0;
+    m->head = m->tail = NULL;
+    return m->b ? 0 : -1;
+}
+
+static void kmap_grow(kmap *m)
+{
+    size_t nb = m->nb * 2;
+    kent **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return; /* keep the old table: longer chains, still correct */
+    for (size_t i = 0; i < m->nb; i++) {
+        kent *e = m->b[i];
+        while (e) {
+            kent *nx = e->bnext;
+            size_t k = e->hash & (nb - 1);
+            e->bnext = b[k];
+            b[k] = e;
+            e = nx;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+}
+
+static uint64_t key_hash(const void *key, size_t klen)
+{
+    return c2w_hash_mix(c2w_hash(C2W_FNV_SEED, key, klen));
+}
+
+/* First entry with this key, or the next one after e (pass e = NULL first). */
+static kent *kmap_find(const kmap *m, const void *key, size_t klen, uint64_t h, kent *e)
+{
+    e = e ? e->bnext : m->b[h & (m->nb - 1)];
+    for (; e; e = e->bnext)
+        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    return NULL;
+}
+
+static kent *kmap_insert(kmap *m, const void *key, size_t klen, uint64_t h)
+{
+    kent *e = calloc(1, sizeof(*e) + klen);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, klen);
+    e->klen = (uint32_t)klen;
+    e->hash = h;
+    e->host = UINT32_MAX;
+    if (m->n >= m->nb)
+        kmap_grow(m);
+    size_t k = h & (m->nb - 1);
+    e->bnext = m->b[k];
+    m->b[k] = e;
+    e->prev = m->tail;
+    if (m->tail)
+        m->tail->next = e;
+    else
+        m->head = e;
+    m->tail = e;
+    m->n++;
+    return e;
+}
+
+/* Unlinks e; the caller frees what it holds and then e. */
+static void kmap_unlink(kmap *m, kent *e)
+{
+    kent **pp = &m->b[e->hash & (m->nb - 1)];
+    while (*pp != e)
+        pp = &(*pp)->bnext;
+    *pp = e->bnext;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        m->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        m->tail = e->prev;
+    m->n--;
+}
+
+/* ---- the join ---- */
+
+typedef struct tuple_key {
+    uint8_t proto, family;
+    uint16_t sport, dport;
+    uint8_t src[16], dst[16];
+} tuple_key;
+
+typedef struct host {
+    char *name;
+    c2w_time_t samples[C2W_SAMPLES];
+    unsigned n, pos;
+    c2w_time_t offset;
+    c2w_time_t max_raw; /* latest host time seen */
+    bool seen;
+} host;
+
+struct c2w_join {
+    c2w_join_opts_t o;
+    c2w_join_emit_fn emit;
+    void *ctx;
+    kmap flows, events, uids, procs, dns, hostmap;
+    host *hosts;
+    size_t n_hosts, cap_hosts;
+    c2w_join_stats_t st;
+};
+
+static void make_key(tuple_key *k, uint8_t proto, const c2w_ip_t *src, uint16_t sport, const c2w_ip_t *dst,
+                     uint16_t dport)
+{
+    memset(k, 0, sizeof(*k));
+    k->proto = proto;
+    k->family = src->family;
+    k->sport = sport;
+    k->dport = dport;
+    memcpy(k->src, src->addr, 16);
+    memcpy(k->dst, dst->addr, 16);
+}
+
+c2w_join_t *c2w_join_new(const c2w_join_opts_t *opts, c2w_join_emit_fn emit, void *ctx)
+{
+    c2w_join_t *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    if (opts)
+        j->o = *opts;
+    if (!j->o.max_skew)
+        j->o.max_skew = 120 * C2W_USEC;
+    if (!j->o.ttl)
+        j->o.ttl = 2 * 3600 * C2W_USEC;
+    if (!j->o.uid_ttl)
+        j->o.uid_ttl = 26 * 3600 * C2W_USEC;
+    if (!j->o.max_offset)
+        j->o.max_offset = 7 * 86400 * C2W_USEC;
+    if (!j->o.max_pending)
+        j->o.max_pending = 1000000;
+    if (!j->o.max_uids)
+        j->o.max_uids = 2000000;
+    if (!j->o.max_procs)
+        j->o.max_procs = 200000;
+    if (!j->o.max_hosts)
+        j->o.max_hosts = 100000;
+    if (!j->o.ephemeral_min)
+        j->o.ephemeral_min = 49152;
+    j->emit = emit;
+    j->ctx = ctx;
+    if (kmap_init(&j->flows) || kmap_init(&j->events) || kmap_init(&j->uids) || kmap_init(&j->procs) ||
+        kmap_init(&j->dns) || kmap_init(&j->hostmap)) {
+        c2w_join_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void free_netconn(c2w_netconn_t *ev)
+{
+    c2w_record_t r = { .kind = C2W_REC_NETCONN };
+    r.u.net = *ev;
+    c2w_record_clear(&r);
+    free(ev);
+}
+
+static void free_flow(c2w_flow_t *f)
+{
+    c2w_flow_clear(f);
+    free(f);
+}
+
+static void kmap_destroy(kmap *m, void (*free_val)(void *))
+{
+    kent *e = m->head;
+    while (e) {
+        kent *nx = e->next;
+        if (e->val && free_val)
+            free_val(e->val);
+        free(e->a);
+        free(e->b);
+        free(e);
+        e = nx;
+    }
+    free(m->b);
+    memset(m, 0, sizeof(*m));
+}
+
+static void free_flow_v(void *p)
+{
+    free_flow(p);
+}
+
+static void free_netconn_v(void *p)
+{
+    free_netconn(p);
+}
+
+void c2w_join_free(c2w_join_t *j)
+{
+    if (!j)
+        return;
+    kmap_destroy(&j->flows, free_flow_v);
+    kmap_destroy(&j->events, free_netconn_v);
+    kmap_destroy(&j->uids, NULL);
+    kmap_destroy(&j->procs, NULL);
+    kmap_destroy(&j->dns, NULL);
+    kmap_destroy(&j->hostmap, NULL);
+    for (size_t i = 0; i < j->n_hosts; i++)
+        free(j->hosts[i].name);
+    free(j->hosts);
+    free(j);
+}
+
+/* ---- hosts and their clock offsets ---- */
+
+static uint32_t host_index(c2w_join_t *j, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = key_hash(name, len);
+    kent *e = kmap_find(&j->hostmap, name, len, h, NULL);
+    if (e)
+        return e->host;
+    if (j->n_hosts >= j->o.max_hosts) {
+        j->st.hosts_over_limit++;
+        return UINT32_MAX;
+    }
+    if (j->n_hosts == j->cap_hosts) {
+        size_t cap = j->cap_hosts ? j->cap_hosts * 2 : 16;
+        host *nh = realloc(j->hosts, cap * sizeof(*nh));
+        if (!nh)
+            return UINT32_MAX;
+        j->hosts = nh;
+        j->cap_hosts = cap;
+    }
+    host *ho = &j->hosts[j->n_hosts];
+    memset(ho, 0, sizeof(*ho));
+    ho->name = c2w_strndup(name, len);
+    e = ho->name ? kmap_insert(&j->hostmap, name, len, h) : NULL;
+    if (!e) {
+        free(ho->name);
+        return UINT32_MAX;
+    }
+    e->host = (uint32_t)j->n_hosts;
+    return (uint32_t)j->n_hosts++;
+}
+
+static c2w_time_t host_offset(const c2w_join_t *j, uint32_t idx)
+{
+    return idx < j->n_hosts ? j->hosts[idx].offset : 0;
+}
+
+static void host_saw(c2w_join_t *j, uint32_t idx, c2w_time_t t)
+{
+    if (idx >= j->n_hosts)
+        return;
+    host *ho = &j->hosts[idx];
+    if (!ho->seen || t > ho->max_raw)
+        ho->max_raw = t;
+    ho->seen = true;
+}
+
+static int cmp_time(const void *a, const void *b)
+{
+    c2w_time_t x = *(const c2w_time_t *)a, y = *(const c2w_time_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of the densest cluster of samples (ties: the smallest offset). */
+static void host_estimate(host *ho)
+{
+    c2w_time_t s[C2W_SAMPLES];
+    unsigned n = ho->n;
+    memcpy(s, ho->samples, n * sizeof(s[0]));
+    qsort(s, n, sizeof(s[0]), cmp_time);
+    unsigned best_lo = 0, best_hi = 0, lo = 0;
+    for (unsigned hi = 0; hi < n; hi++) {
+        while (s[hi] - s[lo] > 2 * C2W_CLUSTER_WIDTH)
+            lo++;
+        if (hi - lo > best_hi - best_lo) {
+            best_lo = lo;
+            best_hi = hi;
+        }
+    }
+    ho->offset = s[best_lo + (best_hi - best_lo) / 2];
+}
+
+static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
+{
+    if (idx >= j->n_hosts)
+        return;
+    host *ho = &j->hosts[idx];
+    ho->samples[ho->pos] = sample;
+    ho->pos = (ho->pos + 1) % C2W_SAMPLES;
+    if (ho->n < C2W_SAMPLES)
+        ho->n++;
+    host_estimate(ho);
+    j->st.offset_samples++;
+}
+
+void c2w_join_host_seen(c2w_join_t *j, const char *name, c2w_time_t host_time)
+{
+    host_saw(j, host_index(j, name), host_time);
+}
+
+c2w_time_t c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time)
+{
+    size_t len = strlen(name);
+    kent *e = kmap_find(&j->hostmap, name, len, key_hash(name, len), NULL);
+    return host_time + (e ? host_offset(j, e->host) : 0);
+}
+
+/* ---- matching ---- */
+
+static c2w_time_t tabs(c2w_time_t x)
+{
+    return x < 0 ? -x : x;
+}
+
+static c2w_time_t corrected(const c2w_join_t *j, const kent *ev)
+{
+    return ev->t + host_offset(j, ev->host);
+}
+
+/* The event that attributes flow f (events with f's key), or NULL. Takes a
+ * clock sample first when the source port is ephemeral. */
+static kent *best_event(c2w_join_t *j, const c2w_flow_t *f, const tuple_key *k, uint64_t h)
+{
+    kent *e, *best = NULL;
+    c2w_time_t bd = 0;
+    if (f->orig_p >= j->o.ephemeral_min) {
+        for (e = kmap_find(&j->events, k, sizeof(*k), h, NULL); e; e = kmap_find(&j->events, k, sizeof(*k), h, e)) {
+            c2w_time_t d = tabs(f->ts - corrected(j, e));
+            if (tabs(f->ts - e->t) <= j->o.max_offset && (!best || d < bd)) {
+                best = e;
+                bd = d;
+            }
+        }
+        if (best)
+            host_sample(j, best->host, f->ts - best->t);
+        best = NULL;
+    }
+    for (e = kmap_find(&j->events, k, sizeof(*k), h, NULL); e; e = kmap_find(&j->events, k, sizeof(*k), h, e)) {
+        c2w_time_t d = tabs(f->ts - corrected(j, e));
+        if (d <= j->o.max_skew && (!best || d < bd)) {
+            best = e;
+            bd = d;
+        }
+    }
+    return best;
+}
+
+static void enrich_key(c2w_buf_t *b, const char *host_name, const char *guid)
+{
+    c2w_buf_reset(b);
+    c2w_buf_append(b, host_name, strlen(host_name) + 1);
+    c2w_buf_append(b, guid, strlen(guid) + 1);
+}
+
+/* Emits f attributed to ev (ev NULL: unattributed), then frees f. */
+static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk)
+{
+    c2w_attributed_t a;
+    memset(&a, 0, sizeof(a));
+    a.flow = f;
+    if (evk) {
+        const c2w_netconn_t *ev = evk->val;
+        a.attributed = true;
+        a.clock_offset = host_offset(j, evk->host);
+        a.device = ev->host;
+        a.account = ev->user;
+        a.image = ev->image;
+        a.file_name = c2w_path_basename(ev->image);
+        a.guid = ev->guid;
+        a.pid = ev->pid;
+        a.remote_url = ev->dst_hostname;
+        c2w_buf_t kb = { 0 };
+        enrich_key(&kb, ev->host, ev->guid);
+        if (kb.data) {
+            kent *p = kmap_find(&j->procs, kb.data, kb.len, key_hash(kb.data, kb.len), NULL);
+            if (p) {
+                a.command_line = p->a;
+                a.parent_image = p->b;
+            }
+            if (!a.remote_url) {
+                c2w_buf_append(&kb, (const char *)&f->resp_h, sizeof(f->resp_h));
+                kent *d = kmap_find(&j->dns, kb.data, kb.len, key_hash(kb.data, kb.len), NULL);
+                if (d)
+                    a.remote_url = d->a;
+            }
+        }
+        c2w_buf_free(&kb);
+        j->st.attributed++;
+    } else {
+        j->st.unattributed++;
+    }
+    if (j->emit)
+        j->emit(j->ctx, &a);
+    free_flow(f);
+}
+
+static void evict_one(c2w_join_t *j)
+{
+    if (j->flows.n >= j->events.n && j->flows.head) {
+        kent *e = j->flows.head;
+        kmap_unlink(&j->flows, e);
+        j->st.evicted_flows++;
+        emit_flow(j, e->val, NULL);
+        free(e);
+    } else if (j->events.head) {
+        kent *e = j->events.head;
+        kmap_unlink(&j->events, e);
+        j->st.evicted_events++;
+        free_netconn(e->val);
+        free(e);
+    }
+}
+
+/* Moves a record's contents into a heap copy; zeroes the caller's struct. */
+static void *take(void *rec, size_t size)
+{
+    void *p = malloc(size);
+    if (p)
+        memcpy(p, rec, size);
+    return p;
+}
+
+void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
+{
+    c2w_flow_t *f = take(flow, sizeof(*flow));
+    if (!f) {
+        c2w_flow_clear(flow);
+        return;
+    }
+    memset(flow, 0, sizeof(*flow));
+    if (f->uid) {
+        size_t len = strlen(f->uid);
+        uint64_t h = key_hash(f->uid, len);
+        if (kmap_find(&j->uids, f->uid, len, h, NULL)) {
+            j->st.duplicates++;
+            free_flow(f);
+            return;
+        }
+        kent *u = kmap_insert(&j->uids, f->uid, len, h);
+        if (u)
+            u->t = f->ts;
+        if (j->uids.n > j->o.max_uids) {
+            kent *old = j->uids.head;
+            kmap_unlink(&j->uids, old);
+            free(old);
+            j->st.evicted_uids++;
+        }
+    }
+    j->st.flows++;
+    tuple_key k;
+    make_key(&k, f->proto, &f->orig_h, f->orig_p, &f->resp_h, f->resp_p);
+    uint64_t h = key_hash(&k, sizeof(k));
+    kent *ev = best_event(j, f, &k, h);
+    if (ev) {
+        emit_flow(j, f, ev);
+        return;
+    }
+    if (j->flows.n + j->events.n >= j->o.max_pending)
+        evict_one(j);
+    kent *e = kmap_insert(&j->flows, &k, sizeof(k), h);
+    if (!e) {
+        emit_flow(j, f, NULL);
+        return;
+    }
+    e->t = f->ts;
+    e->val = f;
+}
+
+void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
+{
+    if (!evrec->initiated) {
+        /* Source is the initiator, not this process: an accepting server
+         * logs the same 5-tuple and must never be credited with the flow. */
+        j->st.inbound++;
+        uint32_t hi = host_index(j, evrec->host);
+        host_saw(j, hi, evrec->utc);
+        c2w_record_t r = { .kind = C2W_REC_NETCONN };
+        r.u.net = *evrec;
+        c2w_record_clear(&r);
+        memset(evrec, 0, sizeof(*evrec));
+        return;
+    }
+    c2w_netconn_t *ev = take(evrec, sizeof(*evrec));
+    if (!ev) {
+        c2w_record_t r = { .kind = C2W_REC_NETCONN };
+        r.u.net = *evrec;
+        c2w_record_clear(&r);
+        memset(evrec, 0, sizeof(*evrec));
+        return;
+    }
+    memset(evrec, 0, sizeof(*evrec));
+    j->st.netconns++;
+    uint32_t hi = host_index(j, ev->host);
+    host_saw(j, hi, ev->utc);
+    if (j->flows.n + j->events.n >= j->o.max_pending)
+        evict_one(j);
+    tuple_key k;
+    make_key(&k, ev->proto, &ev->src_ip, ev->src_port, &ev->dst_ip, ev->dst_port);
+    uint64_t h = key_hash(&k, sizeof(k));
+    kent *e = kmap_insert(&j->events, &k, sizeof(k), h);
+    if (!e) {
+        free_netconn(ev);
+        return;
+    }
+    e->t = ev->utc;
+    e->host = hi;
+    e->val = ev;
+    /* Pending flows of this 5-tuple, in arrival order. */
+    kent *fk = kmap_find(&j->flows, &k, sizeof(k), h, NULL);
+    while (fk) {
+        kent *next = kmap_find(&j->flows, &k, sizeof(k), h, fk);
+        kent *best = best_event(j, fk->val, &k, h);
+        if (best) {
+            kmap_unlink(&j->flows, fk);
+            emit_flow(j, fk->val, best);
+            free(fk);
+        }
+        fk = next;
+    }
+}
+
+static void enrich_put(c2w_join_t *j, kmap *m, const c2w_buf_t *kb, char *a, char *b)
+{
+    uint64_t h = key_hash(kb->data, kb->len);
+    kent *e = kmap_find(m, kb->data, kb->len, h, NULL);
+    if (!e) {
+        if (m->n >= j->o.max_procs) {
+            kent *old = m->head;
+            kmap_unlink(m, old);
+            free(old->a);
+            free(old->b);
+            free(old);
+            j->st.evicted_procs++;
+        }
+        e = kmap_insert(m, kb->data, kb->len, h);
+    }
+    if (!e) {
+        free(a);
+        free(b);
+        return;
+    }
+    free(e->a);
+    free(e->b);
+    e->a = a;
+    e->b = b;
+}
+
+void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p)
+{
+    host_saw(j, host_index(j, p->host), p->utc);
+    if (p->command_line || p->parent_image) {
+        c2w_buf_t kb = { 0 };
+        enrich_key(&kb, p->host, p->guid);
+        if (kb.data) {
+            enrich_put(j, &j->procs, &kb, p->command_line, p->parent_image);
+            p->command_line = p->parent_image = NULL;
+        }
+        c2w_buf_free(&kb);
+    }
+    c2w_record_t r = { .kind = C2W_REC_PROC };
+    r.u.proc = *p;
+    c2w_record_clear(&r);
+    memset(p, 0, sizeof(*p));
+}
+
+/* QueryResults: "a;b;type:  5 cname;::ffff:192.168.1.4;" — addresses map
+ * (host, process, address) to the name asked for. */
+void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d)
+{
+    host_saw(j, host_index(j, d->host), d->utc);
+    const char *s = d->query_results;
+    while (s && *s) {
+        const char *end = strchr(s, ';');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        while (len && *s == ' ') {
+            s++;
+            len--;
+        }
+        c2w_ip_t ip;
+        if (len && c2w_ip_parse(s, len, &ip)) {
+            c2w_buf_t kb = { 0 };
+            enrich_key(&kb, d->host, d->guid);
+            if (kb.data && c2w_buf_append(&kb, (const char *)&ip, sizeof(ip)) == 0)
+                enrich_put(j, &j->dns, &kb, c2w_strdup_opt(d->query_name), NULL);
+            c2w_buf_free(&kb);
+        }
+        s = end ? end + 1 : NULL;
+    }
+    c2w_record_t r = { .kind = C2W_REC_DNS };
+    r.u.dns = *d;
+    c2w_record_clear(&r);
+    memset(d, 0, sizeof(*d));
+}
+
+void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark)
+{
+    kent *e;
+    while ((e = j->flows.head) && watermark - e->t > j->o.ttl) {
+        kmap_unlink(&j->flows, e);
+        emit_flow(j, e->val, NULL);
+        free(e);
+    }
+    while ((e = j->events.head) && watermark - corrected(j, e) > j->o.ttl) {
+        kmap_unlink(&j->events, e);
+        free_netconn(e->val);
+        free(e);
+    }
+    while ((e = j->uids.head) && watermark - e->t > j->o.uid_ttl) {
+        kmap_unlink(&j->uids, e);
+        free(e);
+    }
+}
+
+void c2w_join_flush(c2w_join_t *j)
+{
+    kent *e;
+    while ((e = j->flows.head)) {
+        kmap_unlink(&j->flows, e);
+        emit_flow(j, e->val, NULL);
+        free(e);
+    }
+    while ((e = j->events.head)) {
+        kmap_unlink(&j->events, e);
+        free_netconn(e->val);
+        free(e);
+    }
+}
+
+const c2w_join_stats_t *c2w_join_stats(const c2w_join_t *j)
+{
+    return &j->st;
+}
+
+size_t c2w_join_pending(const c2w_join_t *j)
+{
+    return j->flows.n + j->events.n;
+}
+
+size_t c2w_join_host_count(const c2w_join_t *j)
+{
+    return j->n_hosts;
+}
+
+void c2w_join_host_info(const c2w_join_t *j, size_t i, const char **name, c2w_time_t *offset, size_t *samples,
+                        c2w_time_t *latest)
+{
+    const host *ho = &j->hosts[i];
+    *name = ho->name;
+    *offset = ho->offset;
+    *samples = ho->n;
+    *latest = ho->seen ? ho->max_raw + ho->offset : 0;
+}

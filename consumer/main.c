@@ -1,0 +1,464 @@
+/*
+ * main.c — the command line (SPEC §7). The only place that prints to stdout
+ * or decides the exit status: 0 done, 1 runtime failure, 2 bad usage,
+ * configuration or rule.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "c2watch/alert.h"
+#include "c2watch/pipeline.h"
+#include "c2watch/rule.h"
+#include "c2watch/source.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+#define MAX_FILES 256
+
+static void usage(FILE *f)
+{
+    fputs("usage:\n"
+          "  c2watch replay --zeek F... [--sysmon F...] [--eve F...] [--rules PATH]\n"
+          "                 [--emit final|threshold] [--now T] [--format ndjson|table] [--stats-json]\n"
+          "  c2watch join   --zeek F... --sysmon F... [--eve F...]\n"
+          "  c2watch rules check PATH\n"
+          "Files may be '-' (stdin) or gzip-compressed. Alerts go to stdout, statistics to stderr.\n",
+          f);
+}
+
+typedef struct cli {
+    const char *files[C2W_SRC_COUNT][MAX_FILES];
+    size_t n_files[C2W_SRC_COUNT];
+    const char *rules;
+    c2w_emit_t emit;
+    c2w_time_t now;
+    bool table, stats_json;
+} cli;
+
+static c2w_time_t wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (c2w_time_t)ts.tv_sec * C2W_USEC + ts.tv_nsec / 1000;
+}
+
+static int parse_time_arg(const char *s, c2w_time_t *out)
+{
+    size_t len = strlen(s);
+    if (c2w_time_parse_text(s, len, out) || c2w_time_parse_epoch(s, len, out))
+        return c2w_time_valid(*out) ? 0 : -1;
+    return -1;
+}
+
+/* Parses the options shared by replay and join. Returns 0 or EXIT_USAGE. */
+static int parse_args(int argc, char **argv, cli *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        int kind = strcmp(a, "--zeek") == 0 ? C2W_SRC_ZEEK
+                   : strcmp(a, "--sysmon") == 0 ? C2W_SRC_SYSMON
+                   : strcmp(a, "--eve") == 0    ? C2W_SRC_EVE
+                                                : -1;
+        if (kind >= 0) {
+            int took = 0;
+            while (i + 1 < argc && (strncmp(argv[i + 1], "--", 2) != 0)) {
+                if (c->n_files[kind] == MAX_FILES) {
+                    fprintf(stderr, "c2watch: too many %s files (at most %d)\n", a, MAX_FILES);
+                    return EXIT_USAGE;
+                }
+                c->files[kind][c->n_files[kind]++] = argv[++i];
+                took++;
+            }
+            if (!took) {
+                fprintf(stderr, "c2watch: %s needs a file\n", a);
+                return EXIT_USAGE;
+            }
+            continue;
+        }
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--rules") == 0 && val) {
+            c->rules = val;
+            i++;
+        } else if (strcmp(a, "--emit") == 0 && val) {
+            if (strcmp(val, "final") == 0)
+                c->emit = C2W_EMIT_FINAL;
+            else if (strcmp(val, "threshold") == 0)
+                c->emit = C2W_EMIT_THRESHOLD;
+            else {
+                fprintf(stderr, "c2watch: --emit takes final or threshold, not '%s'\n", val);
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--now") == 0 && val) {
+            if (parse_time_arg(val, &c->now)) {
+                fprintf(stderr, "c2watch: --now: '%s' is not an RFC 3339 time or epoch seconds in 2000..2100\n", val);
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--format") == 0 && val) {
+            if (strcmp(val, "table") == 0)
+                c->table = true;
+            else if (strcmp(val, "ndjson") != 0) {
+                fprintf(stderr, "c2watch: --format takes ndjson or table, not '%s'\n", val);
+                return EXIT_USAGE;
+            }
+            i++;
+        } else if (strcmp(a, "--stats-json") == 0) {
+            c->stats_json = true;
+        } else {
+            fprintf(stderr, "c2watch: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+typedef struct row {
+    char **cells;
+    c2w_value_t sort; /* first summarized figure */
+    size_t seq;
+} row;
+
+typedef struct out_ctx {
+    bool table;
+    c2w_buf_t buf;
+    /* table */
+    char **header;
+    size_t n_cols;
+    row *rows;
+    size_t n_rows, cap_rows;
+    bool failed;
+} out_ctx;
+
+static void on_alert(void *ctx, const c2w_alert_t *a)
+{
+    out_ctx *o = ctx;
+    if (!o->table) {
+        c2w_buf_reset(&o->buf);
+        if (c2w_alert_to_json(a, wall_now(), &o->buf) == 0)
+            fwrite(o->buf.data, 1, o->buf.len, stdout);
+        else
+            o->failed = true;
+        return;
+    }
+    if (!o->header) {
+        o->n_cols = a->n_cols + 1;
+        o->header = calloc(o->n_cols, sizeof(*o->header));
+        if (!o->header) {
+            o->failed = true;
+            return;
+        }
+        for (size_t i = 0; i < a->n_cols; i++)
+            o->header[i] = strdup(a->cols[i].name);
+        o->header[a->n_cols] = strdup("rule_id");
+    }
+    if (o->n_rows == o->cap_rows) {
+        size_t cap = o->cap_rows ? o->cap_rows * 2 : 16;
+        row *r = realloc(o->rows, cap * sizeof(*r));
+        if (!r) {
+            o->failed = true;
+            return;
+        }
+        o->rows = r;
+        o->cap_rows = cap;
+    }
+    row *r = &o->rows[o->n_rows];
+    memset(r, 0, sizeof(*r));
+    r->seq = o->n_rows;
+    r->cells = calloc(o->n_cols, sizeof(*r->cells));
+    if (!r->cells) {
+        o->failed = true;
+        return;
+    }
+    o->n_rows++;
+    const char *first = a->rule->n_aggs ? a->rule->aggs[0].name : NULL;
+    for (size_t i = 0; i < a->n_cols && i + 1 < o->n_cols; i++) {
+        c2w_buf_t t = { 0 };
+        if (a->cols[i].raw_json)
+            c2w_buf_puts(&t, a->cols[i].raw_json);
+        else
+            c2w_value_to_text(&a->cols[i].v, &t);
+        r->cells[i] = t.data ? t.data : strdup("");
+        if (first && strcmp(a->cols[i].name, first) == 0 && !a->cols[i].raw_json)
+            r->sort = a->cols[i].v;
+    }
+    r->cells[o->n_cols - 1] = strdup(a->rule->id);
+    if (r->sort.type == C2W_T_STR)
+        r->sort.present = false; /* strings are borrowed: do not keep */
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const row *a = pa, *b = pb;
+    double x = a->sort.type == C2W_T_INT ? (double)a->sort.u : a->sort.type == C2W_T_NUM ? a->sort.d : (double)a->sort.t;
+    double y = b->sort.type == C2W_T_INT ? (double)b->sort.u : b->sort.type == C2W_T_NUM ? b->sort.d : (double)b->sort.t;
+    if (x != y)
+        return x < y ? 1 : -1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void print_table(out_ctx *o)
+{
+    if (!o->header) {
+        puts("(no alerts)");
+        return;
+    }
+    qsort(o->rows, o->n_rows, sizeof(*o->rows), row_cmp);
+    size_t *w = calloc(o->n_cols, sizeof(*w));
+    if (!w)
+        return;
+    for (size_t c = 0; c < o->n_cols; c++) {
+        w[c] = o->header[c] ? strlen(o->header[c]) : 0;
+        for (size_t r = 0; r < o->n_rows; r++)
+            if (o->rows[r].cells[c] && strlen(o->rows[r].cells[c]) > w[c])
+                w[c] = strlen(o->rows[r].cells[c]);
+    }
+    for (size_t c = 0; c < o->n_cols; c++)
+        printf("%-*s%s", (int)w[c], o->header[c] ? o->header[c] : "", c + 1 < o->n_cols ? "  " : "\n");
+    for (size_t c = 0; c < o->n_cols; c++) {
+        for (size_t k = 0; k < w[c]; k++)
+            putchar('-');
+        fputs(c + 1 < o->n_cols ? "  " : "\n", stdout);
+    }
+    for (size_t r = 0; r < o->n_rows; r++)
+        for (size_t c = 0; c < o->n_cols; c++)
+            printf("%-*s%s", (int)w[c], o->rows[r].cells[c] ? o->rows[r].cells[c] : "",
+                   c + 1 < o->n_cols ? "  " : "\n");
+    free(w);
+}
+
+static void out_free(out_ctx *o)
+{
+    for (size_t r = 0; r < o->n_rows; r++) {
+        for (size_t c = 0; c < o->n_cols; c++)
+            free(o->rows[r].cells[c]);
+        free(o->rows[r].cells);
+    }
+    free(o->rows);
+    if (o->header)
+        for (size_t c = 0; c < o->n_cols; c++)
+            free(o->header[c]);
+    free(o->header);
+    c2w_buf_free(&o->buf);
+}
+
+static void on_flow_print(void *ctx, const c2w_attributed_t *a)
+{
+    c2w_buf_t *b = ctx;
+    c2w_buf_reset(b);
+    if (c2w_attributed_to_json(a, b) == 0)
+        fwrite(b->data, 1, b->len, stdout);
+}
+
+/* ---- reading the inputs: a merge by event time ---- */
+
+typedef struct input {
+    c2w_source_kind_t kind;
+    const char *const *files;
+    size_t n_files, next_file;
+    c2w_lines_t *lines;
+    c2w_record_t rec; /* lookahead */
+    bool has_rec, done;
+} input;
+
+/* Fills in->rec with the next usable record of the input. Rejected and
+ * skipped lines are counted on the way. Returns -1 on an I/O error. */
+static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
+{
+    char err[256];
+    while (!in->has_rec && !in->done) {
+        if (!in->lines) {
+            if (in->next_file == in->n_files) {
+                in->done = true;
+                c2w_pipeline_source_done(p, in->kind);
+                break;
+            }
+            in->lines = c2w_lines_open(in->files[in->next_file++], max_line, err, sizeof(err));
+            if (!in->lines) {
+                fprintf(stderr, "c2watch: %s\n", err);
+                return -1;
+            }
+        }
+        const char *line;
+        size_t len;
+        bool too_long;
+        int rc = c2w_lines_next(in->lines, &line, &len, &too_long);
+        if (rc < 0) {
+            fprintf(stderr, "c2watch: %s: read error\n", in->files[in->next_file - 1]);
+            return -1;
+        }
+        if (rc == 0) {
+            c2w_lines_close(in->lines);
+            in->lines = NULL;
+            continue;
+        }
+        if (too_long) {
+            c2w_pipeline_reject(p, in->kind, C2W_REJ_TOO_BIG, line, 0, "too_big: line over max_record_bytes");
+            continue;
+        }
+        in->has_rec = c2w_pipeline_decode(p, in->kind, line, len, &in->rec);
+    }
+    return 0;
+}
+
+static int run_inputs(c2w_pipeline_t *p, const cli *c)
+{
+    input in[C2W_SRC_COUNT];
+    memset(in, 0, sizeof(in));
+    int rc = 0;
+    for (int k = 0; k < C2W_SRC_COUNT; k++) {
+        in[k].kind = (c2w_source_kind_t)k;
+        in[k].files = c->files[k];
+        in[k].n_files = c->n_files[k];
+        if (in[k].n_files)
+            c2w_pipeline_source_open(p, (c2w_source_kind_t)k);
+        else
+            in[k].done = true;
+    }
+    for (;;) {
+        int best = -1;
+        c2w_time_t bt = 0;
+        for (int k = 0; k < C2W_SRC_COUNT; k++) {
+            if (input_fill(p, &in[k], 1u << 20) < 0) {
+                rc = -1;
+                goto out;
+            }
+            if (!in[k].has_rec)
+                continue;
+            c2w_time_t t = c2w_pipeline_record_time(p, &in[k].rec);
+            if (best < 0 || t < bt) {
+                best = k;
+                bt = t;
+            }
+        }
+        if (best < 0)
+            break;
+        c2w_pipeline_push(p, in[best].kind, &in[best].rec);
+        in[best].has_rec = false;
+    }
+out:
+    for (int k = 0; k < C2W_SRC_COUNT; k++) {
+        if (in[k].has_rec)
+            c2w_record_clear(&in[k].rec);
+        c2w_lines_close(in[k].lines);
+    }
+    return rc;
+}
+
+static void print_stats(const c2w_pipeline_t *p, bool json)
+{
+    c2w_buf_t b = { 0 };
+    int err = json ? c2w_pipeline_stats_json(p, &b) : c2w_pipeline_stats_text(p, &b);
+    if (!err && b.data)
+        fprintf(stderr, "%s%s", b.data, json ? "\n" : "");
+    c2w_buf_free(&b);
+}
+
+static int load_rules(const char *path, c2w_ruleset_t **rs)
+{
+    char err[1024];
+    if (c2w_ruleset_load(path, rs, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_replay(int argc, char **argv, bool join_only)
+{
+    cli c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc)
+        return rc;
+    if (!c.n_files[C2W_SRC_ZEEK] && !c.n_files[C2W_SRC_EVE]) {
+        fprintf(stderr, "c2watch: %s needs --zeek (or --eve) files\n", join_only ? "join" : "replay");
+        return EXIT_USAGE;
+    }
+    if (join_only && !c.n_files[C2W_SRC_SYSMON]) {
+        fprintf(stderr, "c2watch: join needs --sysmon files\n");
+        return EXIT_USAGE;
+    }
+    c2w_ruleset_t *rs = NULL;
+    if (!join_only && (rc = load_rules(c.rules ? c.rules : "rules", &rs)))
+        return rc;
+    out_ctx out = { .table = c.table };
+    c2w_buf_t flowbuf = { 0 };
+    c2w_pipeline_opts_t po = { 0 };
+    po.rules = rs;
+    po.engine.emit_default = C2W_EMIT_FINAL;
+    po.engine.emit_override = c.emit;
+    po.engine.now = c.now;
+    po.on_alert = on_alert;
+    po.alert_ctx = &out;
+    if (join_only) {
+        po.on_flow = on_flow_print;
+        po.flow_ctx = &flowbuf;
+    }
+    c2w_pipeline_t *p = c2w_pipeline_new(&po);
+    if (!p) {
+        fprintf(stderr, "c2watch: out of memory\n");
+        c2w_ruleset_free(rs);
+        return EXIT_RUNTIME;
+    }
+    rc = run_inputs(p, &c) ? EXIT_RUNTIME : 0;
+    c2w_pipeline_finish(p);
+    if (c.table && !join_only)
+        print_table(&out);
+    if (fflush(stdout) != 0 || out.failed)
+        rc = EXIT_RUNTIME;
+    print_stats(p, c.stats_json);
+    c2w_pipeline_free(p);
+    c2w_ruleset_free(rs);
+    out_free(&out);
+    c2w_buf_free(&flowbuf);
+    return rc;
+}
+
+static int cmd_rules(int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "check") != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    c2w_ruleset_t *rs = NULL;
+    int rc = load_rules(argv[1], &rs);
+    if (rc)
+        return rc;
+    size_t n = c2w_ruleset_count(rs);
+    for (size_t i = 0; i < n; i++) {
+        const c2w_rule_t *r = c2w_ruleset_rule(rs, i);
+        printf("ok %s (%s:%u) window %llds\n", r->id, r->file, r->line, (long long)(r->window / C2W_USEC));
+    }
+    printf("%zu rule%s loaded from %s\n", n, n == 1 ? "" : "s", argv[1]);
+    c2w_ruleset_free(rs);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "replay") == 0)
+        return cmd_replay(argc - 2, argv + 2, false);
+    if (strcmp(cmd, "join") == 0)
+        return cmd_replay(argc - 2, argv + 2, true);
+    if (strcmp(cmd, "rules") == 0)
+        return cmd_rules(argc - 2, argv + 2);
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "c2watch: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

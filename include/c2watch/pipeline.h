@@ -1,0 +1,89 @@
+/*
+ * pipeline.h — wiring of decode, join and engine; the stream clocks and
+ * watermark; statistics (SPEC §5, §9). The same pipeline serves files
+ * (replay, join) and Kafka (run, demo).
+ *
+ * Ownership: the pipeline borrows the ruleset (it must outlive it) and the
+ * input bytes of each call. Callbacks get lent data for the call only.
+ * One thread.
+ */
+#ifndef C2WATCH_PIPELINE_H
+#define C2WATCH_PIPELINE_H
+
+#include "c2watch/decode.h"
+#include "c2watch/engine.h"
+#include "c2watch/join.h"
+#include "c2watch/util.h"
+
+/* Called for each rejected record: the original bytes and why. */
+typedef void (*c2w_reject_fn)(void *ctx, c2w_source_kind_t src, const char *buf, size_t len,
+                              const c2w_dec_result_t *res);
+
+typedef struct c2w_pipeline_opts {
+    c2w_decode_opts_t decode;
+    c2w_join_opts_t join;
+    c2w_engine_opts_t engine;
+    const c2w_ruleset_t *rules; /* NULL: no engine (the join command) */
+    bool no_port_filter; /* keep flows whose remote port no rule can match */
+    c2w_alert_fn on_alert;
+    void *alert_ctx;
+    c2w_join_emit_fn on_flow; /* every flow leaving the join; may be NULL */
+    void *flow_ctx;
+    c2w_reject_fn on_reject; /* may be NULL */
+    void *reject_ctx;
+} c2w_pipeline_opts_t;
+
+typedef struct c2w_source_stats {
+    uint64_t read, accepted, filtered;
+    uint64_t rejected[C2W_REJ_COUNT];
+    uint64_t skipped[C2W_SKIP_COUNT];
+    c2w_time_t clock; /* latest event time (sensor time), 0 before the first */
+} c2w_source_stats_t;
+
+typedef struct c2w_pipeline c2w_pipeline_t;
+
+/* NULL on OOM. */
+c2w_pipeline_t *c2w_pipeline_new(const c2w_pipeline_opts_t *opts);
+void c2w_pipeline_free(c2w_pipeline_t *p);
+
+/* Declares that a source will deliver records: until it has delivered one,
+ * or is done, it holds the watermark back (nothing expires). */
+void c2w_pipeline_source_open(c2w_pipeline_t *p, c2w_source_kind_t src);
+/* The source has ended (end of file) or gone idle: it stops holding the
+ * watermark back. */
+void c2w_pipeline_source_done(c2w_pipeline_t *p, c2w_source_kind_t src);
+
+/* Decodes one record, counting it. Returns true with *out filled (the
+ * caller passes it to c2w_pipeline_push or clears it) when it is usable. */
+bool c2w_pipeline_decode(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len,
+                         c2w_record_t *out);
+/* Sensor time of a decoded record (a Sysmon time corrected by its host's
+ * current clock offset). */
+c2w_time_t c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec);
+/* Routes a decoded record through join and engine; takes ownership. */
+void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec);
+/* Counts a record rejected before decoding (a line over the size limit
+ * that was never buffered whole): buf holds what is kept of it. */
+void c2w_pipeline_reject(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_reject_t reason, const char *buf, size_t len,
+                         const char *detail);
+/* decode + push. */
+void c2w_pipeline_feed(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len);
+
+/* End of input: pending flows leave the join unattributed, final rules
+ * emit. Call once. */
+void c2w_pipeline_finish(c2w_pipeline_t *p);
+
+/* The current watermark (slowest active source's clock); 0 when none. */
+c2w_time_t c2w_pipeline_watermark(const c2w_pipeline_t *p);
+/* Latest valid event time of the input, any source (sensor time). */
+c2w_time_t c2w_pipeline_latest(const c2w_pipeline_t *p);
+
+const c2w_source_stats_t *c2w_pipeline_source_stats(const c2w_pipeline_t *p, c2w_source_kind_t src);
+const c2w_join_t *c2w_pipeline_join(const c2w_pipeline_t *p);
+const c2w_engine_t *c2w_pipeline_engine(const c2w_pipeline_t *p);
+
+/* Statistics as text lines (for stderr) or one JSON object (no newline). */
+int c2w_pipeline_stats_text(const c2w_pipeline_t *p, c2w_buf_t *out);
+int c2w_pipeline_stats_json(const c2w_pipeline_t *p, c2w_buf_t *out);
+
+#endif

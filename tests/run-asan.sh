@@ -1,0 +1,36 @@
+#!/bin/sh
+# Runs every Criterion suite and the scenario checks on the sanitizer build
+# (ASan + UBSan, leaks included). Criterion runs each test in its own
+# process and does not fail a test on a sanitizer report by itself, so the
+# log is searched: any sanitizer report fails the run.
+set -u
+dir=${1:-build/asan}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export C2W_ROOT=$(pwd) C2W_BIN=$(pwd)/$dir/c2watch
+status=0
+for t in "$dir"/tests/test_*; do
+    [ -x "$t" ] || continue
+    echo "== asan $t"
+    if ! "$t" --jobs 2 >"$log" 2>&1; then
+        status=1
+    fi
+    tail -n 1 "$log"
+    if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" >/dev/null; then
+        grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -60
+        status=1
+    fi
+done
+echo "== asan scenarios"
+if ! python3 tests/check_scenarios.py --bin "$dir/c2watch" --sanitizer >"$log" 2>&1; then
+    status=1
+fi
+tail -n 1 "$log"
+if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|FAIL' "$log" >/dev/null; then
+    grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:|FAIL' "$log" | head -60
+    status=1
+fi
+[ $status -eq 0 ] && echo "asan: no sanitizer report" || echo "asan: FAILED"
+exit $status
