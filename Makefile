@@ -49,6 +49,7 @@ unit: $(TESTBIN) $(BUILD)/c2watch
 
 scenarios: $(BUILD)/c2watch
 	@python3 tests/check_scenarios.py --bin $(BUILD)/c2watch
+	@python3 tests/check_join_otrf.py --bin $(BUILD)/c2watch
 
 test: deps
 	@$(MAKE) --no-print-directory unit scenarios
@@ -60,8 +61,10 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" build/asan/c2watch $(TESTSRC:tests/%.c=build/asan/tests/%)
 	@sh tests/run-asan.sh build/asan
 
+# Until the Kafka service lands, the demo replays the bundled demo data.
 demo: deps all
-	@$(BUILD)/c2watch demo
+	@$(BUILD)/c2watch replay --zeek fixtures/demo/zeek.ndjson --sysmon fixtures/demo/sysmon.ndjson \
+		--rules rules/mail-protocols.yaml --format table
 
 clean:
 	rm -rf build

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void c2w_alert_make_id(const char *rule_id, const char *group_key, c2w_time_t anchor, const char *uid,
@@ -95,10 +96,16 @@ int c2w_value_to_text(const c2w_value_t *v, c2w_buf_t *out)
         snprintf(tmp, sizeof(tmp), "%" PRIu64, v->u);
         break;
     case C2W_T_NUM:
-        if (!isfinite(v->d))
+        if (!isfinite(v->d)) {
             snprintf(tmp, sizeof(tmp), "0");
-        else
-            snprintf(tmp, sizeof(tmp), "%.17g", v->d);
+            break;
+        }
+        /* shortest text that reads back as the same double */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, v->d);
+            if (strtod(tmp, NULL) == v->d)
+                break;
+        }
         break;
     case C2W_T_TIME:
         c2w_time_format(v->t, tmp);
