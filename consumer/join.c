@@ -351,11 +351,15 @@ void c2w_join_host_seen(c2w_join_t *j, const char *name, c2w_time_t host_time)
     host_saw(j, host_index(j, name), host_time);
 }
 
-c2w_time_t c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time)
+bool c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     size_t len = strlen(name);
     kent *e = kmap_find(&j->hostmap, name, len, key_hash(name, len), NULL);
-    return host_time + (e ? host_offset(j, e->host) : 0);
+    *out = host_time;
+    if (!e || e->host >= j->n_hosts || j->hosts[e->host].n == 0)
+        return false;
+    *out = host_time + j->hosts[e->host].offset;
+    return true;
 }
 
 /* ---- matching ---- */
@@ -368,6 +372,15 @@ static c2w_time_t tabs(c2w_time_t x)
 static c2w_time_t corrected(const c2w_join_t *j, const kent *ev)
 {
     return ev->t + host_offset(j, ev->host);
+}
+
+/* The latest sensor time an event can stand for: its corrected time, or
+ * for a host with no clock sample yet, its time plus the largest offset. */
+static c2w_time_t expiry_time(const c2w_join_t *j, const kent *ev)
+{
+    if (ev->host < j->n_hosts && j->hosts[ev->host].n > 0)
+        return ev->t + j->hosts[ev->host].offset;
+    return ev->t + j->o.max_offset;
 }
 
 /* The event that attributes flow f (events with f's key), or NULL. Takes a
@@ -653,7 +666,7 @@ void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark)
         emit_flow(j, e->val, NULL);
         free(e);
     }
-    while ((e = j->events.head) && watermark - corrected(j, e) > j->o.ttl) {
+    while ((e = j->events.head) && watermark - expiry_time(j, e) > j->o.ttl) {
         kmap_unlink(&j->events, e);
         free_netconn(e->val);
         free(e);
@@ -701,5 +714,5 @@ void c2w_join_host_info(const c2w_join_t *j, size_t i, const char **name, c2w_ti
     *name = ho->name;
     *offset = ho->offset;
     *samples = ho->n;
-    *latest = ho->seen ? ho->max_raw + ho->offset : 0;
+    *latest = ho->seen && ho->n > 0 ? ho->max_raw + ho->offset : 0;
 }

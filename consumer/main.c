@@ -4,6 +4,7 @@
  * configuration or rule.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,7 +333,11 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c)
             }
             if (!in[k].has_rec)
                 continue;
-            c2w_time_t t = c2w_pipeline_record_time(p, &in[k].rec);
+            /* Records of a host whose clock offset is unknown go first: they
+             * wait in the join for the flows that will calibrate the host. */
+            c2w_time_t t;
+            if (!c2w_pipeline_record_time(p, &in[k].rec, &t))
+                t = INT64_MIN;
             if (best < 0 || t < bt) {
                 best = k;
                 bt = t;

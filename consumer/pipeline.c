@@ -164,11 +164,15 @@ static const char *record_host(const c2w_record_t *rec, c2w_time_t *t)
     }
 }
 
-c2w_time_t c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec)
+bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t)
 {
-    c2w_time_t t;
-    const char *host = record_host(rec, &t);
-    return host ? c2w_join_sensor_time(p->join, host, t) : t;
+    c2w_time_t ht;
+    const char *host = record_host(rec, &ht);
+    if (!host) {
+        *t = ht;
+        return true;
+    }
+    return c2w_join_sensor_time(p->join, host, ht, t);
 }
 
 static bool port_wanted(const c2w_pipeline_t *p, uint16_t port)
@@ -183,8 +187,11 @@ void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *r
     const char *host = record_host(rec, &host_t);
     if (host)
         c2w_join_host_seen(p->join, host, host_t);
-    c2w_time_t t = c2w_pipeline_record_time(p, rec);
-    if (!s->has_clock || t > s->st.clock) {
+    /* A host whose clock offset is unknown cannot move its source's clock:
+     * its times may be hours off the sensor's. */
+    c2w_time_t t;
+    bool known = c2w_pipeline_record_time(p, rec, &t);
+    if (known && (!s->has_clock || t > s->st.clock)) {
         s->st.clock = t;
         s->has_clock = true;
     }

@@ -683,7 +683,7 @@ static int need_text(load_t *L, const ynode_t *n, const char *what)
 {
     if (need_scalar(L, L->file, n, what) < 0)
         return -1;
-    if (y_null(n))
+    if (y_null(n) || n->len == 0)
         return NERR(L, n, "%s must not be empty", what);
     return 0;
 }

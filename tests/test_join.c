@@ -167,7 +167,11 @@ Test(join, host_clock_offset_learnt)
         cr_assert(out[i].attributed, "flow %zu", i);
         cr_assert_eq(out[i].offset, -S(176) - 500000);
     }
-    cr_assert_eq(c2w_join_sensor_time(j, "ACCT01", T0), T0 - S(176) - 500000);
+    c2w_time_t st;
+    cr_assert(c2w_join_sensor_time(j, "ACCT01", T0, &st));
+    cr_assert_eq(st, T0 - S(176) - 500000);
+    cr_assert_not(c2w_join_sensor_time(j, "UNKNOWN", T0, &st));
+    cr_assert_eq(st, T0);
     c2w_join_free(j);
 }
 
@@ -220,6 +224,24 @@ Test(join, beyond_max_skew_not_attributed)
     cr_assert_eq(n_out, 2);
     cr_assert_str_eq(out[1].uid, "CS");
     cr_assert_not(out[1].attributed);
+    c2w_join_free(j);
+}
+
+Test(join, uncalibrated_event_waits_max_offset)
+{
+    c2w_join_opts_t o = { .ttl = S(3600), .max_offset = S(86400) };
+    c2w_join_t *j = mk(&o);
+    /* host far behind the sensor, no sample yet: its event must survive a
+     * watermark well past its own time + ttl */
+    add_ev(j, T0, "LATE", "{L}", "l.exe", true, "10.1.1.1", 50000, "10.2.2.2", 25);
+    c2w_join_advance(j, T0 + S(3600) + S(3600));
+    cr_assert_eq(c2w_join_pending(j), 1);
+    add_flow(j, T0 + S(7200), "CL", "10.1.1.1", 50000, "10.2.2.2", 25);
+    cr_assert_eq(n_out, 1);
+    cr_assert(out[0].attributed);
+    cr_assert_eq(out[0].offset, S(7200));
+    c2w_join_advance(j, T0 + S(86400) + S(3600) + 1);
+    cr_assert_eq(c2w_join_pending(j), 0, "calibrated now: expires by its corrected time");
     c2w_join_free(j);
 }
 

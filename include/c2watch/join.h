@@ -61,11 +61,15 @@ void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d);
  * the join still count for the host's latest time). */
 void c2w_join_host_seen(c2w_join_t *j, const char *host, c2w_time_t host_time);
 
-/* Host time of `host` converted to sensor time with its current offset. */
-c2w_time_t c2w_join_sensor_time(const c2w_join_t *j, const char *host, c2w_time_t host_time);
+/* Host time of `host` converted to sensor time with its current offset.
+ * Returns false (and host_time unchanged in *out) while the host has no
+ * clock sample yet: its sensor time is then unknown. */
+bool c2w_join_sensor_time(const c2w_join_t *j, const char *host, c2w_time_t host_time, c2w_time_t *out);
 
 /* Expires state older than watermark - ttl: pending flows are emitted
- * unattributed, pending events and uids are dropped. */
+ * unattributed, pending events and uids are dropped. An event of a host
+ * without a clock sample may be up to max_offset late in sensor time, so
+ * it waits that much longer. */
 void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark);
 /* End of input: every pending flow is emitted unattributed. */
 void c2w_join_flush(c2w_join_t *j);
@@ -76,6 +80,8 @@ size_t c2w_join_pending(const c2w_join_t *j);
 
 /* Hosts with clock estimates, in first-seen order: i < count. */
 size_t c2w_join_host_count(const c2w_join_t *j);
+/* latest_sensor_time: the host's latest event in sensor time (0 while the
+ * host has no clock sample). */
 void c2w_join_host_info(const c2w_join_t *j, size_t i, const char **host, c2w_time_t *offset,
                         size_t *samples, c2w_time_t *latest_sensor_time);
 

@@ -58,8 +58,9 @@ void c2w_pipeline_source_done(c2w_pipeline_t *p, c2w_source_kind_t src);
 bool c2w_pipeline_decode(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len,
                          c2w_record_t *out);
 /* Sensor time of a decoded record (a Sysmon time corrected by its host's
- * current clock offset). */
-c2w_time_t c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec);
+ * current clock offset). Returns false for a Sysmon record of a host whose
+ * offset is not known yet (*t is then its host time). */
+bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t);
 /* Routes a decoded record through join and engine; takes ownership. */
 void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec);
 /* Counts a record rejected before decoding (a line over the size limit
