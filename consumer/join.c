@@ -31,6 +31,8 @@ typedef struct kent {
     uint64_t hash;
     c2w_time_t t; /* flow ts, event host time, uid ts */
     uint32_t host; /* events: index into hosts, else UINT32_MAX */
+    size_t hidx; /* flows: 1 + position in the resolution heap, 0 when not in it */
+    uint64_t seq; /* flows: arrival number, orders equal times */
     void *val; /* pending flow / event, owned */
     char *a, *b; /* enrichment strings, owned */
     uint32_t klen;
@@ -152,6 +154,11 @@ struct c2w_join {
     c2w_join_emit_fn emit;
     void *ctx;
     kmap flows, events, uids, procs, dns, hostmap;
+    kent **heap; /* unresolved flows, earliest Timestamp first */
+    size_t n_heap, cap_heap;
+    uint64_t flow_seq;
+    c2w_time_t wm; /* last watermark seen */
+    bool has_wm;
     host *hosts;
     size_t n_hosts, cap_hosts;
     c2w_join_stats_t st;
@@ -257,6 +264,7 @@ void c2w_join_free(c2w_join_t *j)
     for (size_t i = 0; i < j->n_hosts; i++)
         free(j->hosts[i].name);
     free(j->hosts);
+    free(j->heap);
     free(j);
 }
 
@@ -383,24 +391,30 @@ static c2w_time_t expiry_time(const c2w_join_t *j, const kent *ev)
     return ev->t + j->o.max_offset;
 }
 
-/* The event that attributes flow f (events with f's key), or NULL. Takes a
- * clock sample first when the source port is ephemeral. */
-static kent *best_event(c2w_join_t *j, const c2w_flow_t *f, const tuple_key *k, uint64_t h)
+/* Takes a clock sample from flow f and the event of its 5-tuple nearest
+ * in corrected time, when f's source port is ephemeral. */
+static void take_sample(c2w_join_t *j, const c2w_flow_t *f, const tuple_key *k, uint64_t h)
+{
+    if (f->orig_p < j->o.ephemeral_min)
+        return;
+    kent *e, *best = NULL;
+    c2w_time_t bd = 0;
+    for (e = kmap_find(&j->events, k, sizeof(*k), h, NULL); e; e = kmap_find(&j->events, k, sizeof(*k), h, e)) {
+        c2w_time_t d = tabs(f->ts - corrected(j, e));
+        if (tabs(f->ts - e->t) <= j->o.max_offset && (!best || d < bd)) {
+            best = e;
+            bd = d;
+        }
+    }
+    if (best)
+        host_sample(j, best->host, f->ts - best->t);
+}
+
+/* The event nearest to flow f in corrected time within max_skew, or NULL. */
+static kent *pick_event(const c2w_join_t *j, const c2w_flow_t *f, const tuple_key *k, uint64_t h)
 {
     kent *e, *best = NULL;
     c2w_time_t bd = 0;
-    if (f->orig_p >= j->o.ephemeral_min) {
-        for (e = kmap_find(&j->events, k, sizeof(*k), h, NULL); e; e = kmap_find(&j->events, k, sizeof(*k), h, e)) {
-            c2w_time_t d = tabs(f->ts - corrected(j, e));
-            if (tabs(f->ts - e->t) <= j->o.max_offset && (!best || d < bd)) {
-                best = e;
-                bd = d;
-            }
-        }
-        if (best)
-            host_sample(j, best->host, f->ts - best->t);
-        best = NULL;
-    }
     for (e = kmap_find(&j->events, k, sizeof(*k), h, NULL); e; e = kmap_find(&j->events, k, sizeof(*k), h, e)) {
         c2w_time_t d = tabs(f->ts - corrected(j, e));
         if (d <= j->o.max_skew && (!best || d < bd)) {
@@ -409,6 +423,78 @@ static kent *best_event(c2w_join_t *j, const c2w_flow_t *f, const tuple_key *k, 
         }
     }
     return best;
+}
+
+/* ---- the resolution heap ----
+ * A flow is decided only once the watermark has passed its Timestamp plus
+ * max_skew: every event that could be nearer has arrived by then, so the
+ * choice does not depend on how the inputs interleave. */
+
+static bool heap_less(const kent *a, const kent *b)
+{
+    return a->t != b->t ? a->t < b->t : a->seq < b->seq;
+}
+
+static void heap_set(c2w_join_t *j, size_t i, kent *e)
+{
+    j->heap[i] = e;
+    e->hidx = i + 1;
+}
+
+static void heap_up(c2w_join_t *j, size_t i)
+{
+    kent *e = j->heap[i];
+    while (i > 0 && heap_less(e, j->heap[(i - 1) / 2])) {
+        heap_set(j, i, j->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(j, i, e);
+}
+
+static void heap_down(c2w_join_t *j, size_t i)
+{
+    kent *e = j->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= j->n_heap)
+            break;
+        if (c + 1 < j->n_heap && heap_less(j->heap[c + 1], j->heap[c]))
+            c++;
+        if (!heap_less(j->heap[c], e))
+            break;
+        heap_set(j, i, j->heap[c]);
+        i = c;
+    }
+    heap_set(j, i, e);
+}
+
+static int heap_push(c2w_join_t *j, kent *e)
+{
+    if (j->n_heap == j->cap_heap) {
+        size_t cap = j->cap_heap ? j->cap_heap * 2 : 1024;
+        kent **h = realloc(j->heap, cap * sizeof(*h));
+        if (!h)
+            return -1;
+        j->heap = h;
+        j->cap_heap = cap;
+    }
+    j->heap[j->n_heap++] = e;
+    heap_up(j, j->n_heap - 1);
+    return 0;
+}
+
+static void heap_remove(c2w_join_t *j, kent *e)
+{
+    if (!e->hidx)
+        return;
+    size_t i = e->hidx - 1;
+    e->hidx = 0;
+    kent *last = j->heap[--j->n_heap];
+    if (i == j->n_heap)
+        return;
+    heap_set(j, i, last);
+    heap_up(j, i);
+    heap_down(j, last->hidx - 1);
 }
 
 static void enrich_key(c2w_buf_t *b, const char *host_name, const char *guid)
@@ -465,6 +551,7 @@ static void evict_one(c2w_join_t *j)
     if (j->flows.n >= j->events.n && j->flows.head) {
         kent *e = j->flows.head;
         kmap_unlink(&j->flows, e);
+        heap_remove(j, e);
         j->st.evicted_flows++;
         emit_flow(j, e->val, NULL);
         free(e);
@@ -516,10 +603,14 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
     tuple_key k;
     make_key(&k, f->proto, &f->orig_h, f->orig_p, &f->resp_h, f->resp_p);
     uint64_t h = key_hash(&k, sizeof(k));
-    kent *ev = best_event(j, f, &k, h);
-    if (ev) {
-        emit_flow(j, f, ev);
-        return;
+    take_sample(j, f, &k, h);
+    bool due = j->has_wm && j->wm - f->ts > j->o.max_skew;
+    if (due) {
+        kent *ev = pick_event(j, f, &k, h);
+        if (ev) {
+            emit_flow(j, f, ev);
+            return;
+        }
     }
     if (j->flows.n + j->events.n >= j->o.max_pending)
         evict_one(j);
@@ -530,6 +621,12 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
     }
     e->t = f->ts;
     e->val = f;
+    e->seq = j->flow_seq++;
+    if (!due && heap_push(j, e) != 0) {
+        kmap_unlink(&j->flows, e);
+        emit_flow(j, f, NULL);
+        free(e);
+    }
 }
 
 void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
@@ -571,15 +668,21 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
     e->t = ev->utc;
     e->host = hi;
     e->val = ev;
-    /* Pending flows of this 5-tuple, in arrival order. */
+    /* Pending flows of this 5-tuple: each pair is a clock sample; a flow
+     * already past its decision time takes this event now if it fits. */
     kent *fk = kmap_find(&j->flows, &k, sizeof(k), h, NULL);
     while (fk) {
         kent *next = kmap_find(&j->flows, &k, sizeof(k), h, fk);
-        kent *best = best_event(j, fk->val, &k, h);
-        if (best) {
-            kmap_unlink(&j->flows, fk);
-            emit_flow(j, fk->val, best);
-            free(fk);
+        const c2w_flow_t *f = fk->val;
+        if (f->orig_p >= j->o.ephemeral_min && tabs(f->ts - ev->utc) <= j->o.max_offset)
+            host_sample(j, hi, f->ts - ev->utc);
+        if (!fk->hidx) {
+            kent *best = pick_event(j, f, &k, h);
+            if (best) {
+                kmap_unlink(&j->flows, fk);
+                emit_flow(j, fk->val, best);
+                free(fk);
+            }
         }
         fk = next;
     }
@@ -658,11 +761,34 @@ void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d)
     memset(d, 0, sizeof(*d));
 }
 
+/* Decides the flow at the top of the heap: attributed now, or left to
+ * wait (without a decision time) for a late event until ttl. */
+static void resolve_top(c2w_join_t *j)
+{
+    kent *fe = j->heap[0];
+    heap_remove(j, fe);
+    tuple_key k;
+    memcpy(&k, fe->key, sizeof(k));
+    kent *ev = pick_event(j, fe->val, &k, fe->hash);
+    if (ev) {
+        kmap_unlink(&j->flows, fe);
+        emit_flow(j, fe->val, ev);
+        free(fe);
+    }
+}
+
 void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark)
 {
     kent *e;
+    if (!j->has_wm || watermark > j->wm) {
+        j->wm = watermark;
+        j->has_wm = true;
+    }
+    while (j->n_heap && watermark - j->heap[0]->t > j->o.max_skew)
+        resolve_top(j);
     while ((e = j->flows.head) && watermark - e->t > j->o.ttl) {
         kmap_unlink(&j->flows, e);
+        heap_remove(j, e);
         emit_flow(j, e->val, NULL);
         free(e);
     }
@@ -680,6 +806,8 @@ void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark)
 void c2w_join_flush(c2w_join_t *j)
 {
     kent *e;
+    while (j->n_heap)
+        resolve_top(j);
     while ((e = j->flows.head)) {
         kmap_unlink(&j->flows, e);
         emit_flow(j, e->val, NULL);

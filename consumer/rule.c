@@ -924,6 +924,8 @@ static int compile_cond(load_t *L, const scope_t *sc, const ynode_t *fk, const y
         if (!re)
             return oom(L, L->file);
         int rc = regcomp(re, c->vals[0].s, REG_EXTENDED | REG_NOSUB);
+        if (rc == REG_ESPACE)
+            return NERR(L, opv, "out of memory compiling regular expression '%.*s'", QS(opv));
         if (rc != 0) {
             char msg[128];
             regerror(rc, re, msg, sizeof(msg));

@@ -24,7 +24,8 @@ for t in "$dir"/tests/test_*; do
     fi
 done
 echo "== asan scenarios"
-if ! python3 tests/check_scenarios.py --bin "$dir/c2watch" --sanitizer >"$log" 2>&1; then
+if ! { python3 tests/check_scenarios.py --bin "$dir/c2watch" && \
+        python3 tests/check_join_otrf.py --bin "$dir/c2watch"; } >"$log" 2>&1; then
     status=1
 fi
 tail -n 1 "$log"

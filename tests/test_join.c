@@ -95,6 +95,9 @@ Test(join, flow_then_event_attributes)
     add_flow(j, T0, "C1", "10.0.0.5", 50000, "203.0.113.9", 587);
     cr_assert_eq(n_out, 0, "flow waits for its event");
     add_ev(j, T0 + 300000, "WS1", "{AAAA-1}", "C:\\Temp\\evil.exe", true, "10.0.0.5", 50000, "203.0.113.9", 587);
+    c2w_join_advance(j, T0 + S(120));
+    cr_assert_eq(n_out, 0, "decided only once the watermark passes ts + max_skew");
+    c2w_join_advance(j, T0 + S(120) + 1);
     cr_assert_eq(n_out, 1);
     cr_assert(out[0].attributed);
     cr_assert_str_eq(out[0].guid, "{AAAA-1}");
@@ -108,6 +111,7 @@ Test(join, event_then_flow_attributes)
     c2w_join_t *j = mk(NULL);
     add_ev(j, T0, "WS1", "{AAAA-2}", "C:/x/y/mailer.exe", true, "10.0.0.5", 50001, "203.0.113.9", 25);
     add_flow(j, T0 + 1000, "C2", "10.0.0.5", 50001, "203.0.113.9", 25);
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 1);
     cr_assert(out[0].attributed);
     cr_assert_str_eq(out[0].file_name, "mailer.exe");
@@ -135,6 +139,7 @@ Test(join, redelivered_uid_dropped)
     add_ev(j, T0, "WS1", "{G}", "a.exe", true, "10.0.0.5", 50003, "203.0.113.9", 25);
     add_flow(j, T0, "CDUP", "10.0.0.5", 50003, "203.0.113.9", 25);
     add_flow(j, T0, "CDUP", "10.0.0.5", 50003, "203.0.113.9", 25);
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 1);
     cr_assert_eq(c2w_join_stats(j)->duplicates, 1);
     c2w_join_free(j);
@@ -146,6 +151,7 @@ Test(join, ipv6_spellings_match)
     add_ev(j, T0, "WS6", "{V6}", "b.exe", true, "fe80:0:0:0:2132:4b2b:8c64:b7fc", 50004, "2001:db8:0:0:0:0:0:25",
            993);
     add_flow(j, T0, "C6", "fe80::2132:4b2b:8c64:b7fc", 50004, "2001:db8::25", 993);
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 1);
     cr_assert(out[0].attributed);
     c2w_join_free(j);
@@ -162,6 +168,7 @@ Test(join, host_clock_offset_learnt)
                (uint16_t)(50010 + i), "10.0.5.13", 4433);
         add_flow(j, T0 + S(60 * i), uid, "192.168.1.43", (uint16_t)(50010 + i), "10.0.5.13", 4433);
     }
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 5);
     for (size_t i = 0; i < 5; i++) {
         cr_assert(out[i].attributed, "flow %zu", i);
@@ -205,8 +212,41 @@ Test(join, nearest_event_wins)
     add_ev(j, T0 - S(10), "H", "{FAR}", "far.exe", true, "10.1.1.1", 1000, "10.2.2.2", 25);
     add_ev(j, T0 + S(5), "H", "{NEAR}", "near.exe", true, "10.1.1.1", 1000, "10.2.2.2", 25);
     add_flow(j, T0, "CN", "10.1.1.1", 1000, "10.2.2.2", 25);
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 1);
     cr_assert_str_eq(out[0].guid, "{NEAR}");
+    c2w_join_free(j);
+}
+
+Test(join, nearest_wins_whatever_the_arrival_order)
+{
+    /* a farther event that fits arrives first; the nearer one later */
+    for (int order = 0; order < 2; order++) {
+        c2w_join_t *j = mk(NULL);
+        add_flow(j, T0, "CO", "10.1.1.1", 5353, "10.2.2.2", 5353);
+        if (order == 0) {
+            add_ev(j, T0 - S(24), "H", "{SVCHOST}", "svchost.exe", true, "10.1.1.1", 5353, "10.2.2.2", 5353);
+            add_ev(j, T0 + 2356, "H", "{MSEDGE}", "msedge.exe", true, "10.1.1.1", 5353, "10.2.2.2", 5353);
+        } else {
+            add_ev(j, T0 + 2356, "H", "{MSEDGE}", "msedge.exe", true, "10.1.1.1", 5353, "10.2.2.2", 5353);
+            add_ev(j, T0 - S(24), "H", "{SVCHOST}", "svchost.exe", true, "10.1.1.1", 5353, "10.2.2.2", 5353);
+        }
+        c2w_join_advance(j, T0 + S(121));
+        cr_assert_eq(n_out, 1);
+        cr_assert_str_eq(out[0].guid, "{MSEDGE}", "order %d", order);
+        c2w_join_free(j);
+    }
+}
+
+Test(join, late_event_attributes_waiting_flow)
+{
+    c2w_join_t *j = mk(NULL);
+    add_flow(j, T0, "CW", "10.1.1.1", 1000, "10.2.2.2", 25);
+    c2w_join_advance(j, T0 + S(600));
+    cr_assert_eq(n_out, 0, "no event yet: the flow keeps waiting for ttl");
+    add_ev(j, T0 + S(30), "H", "{LATE}", "late.exe", true, "10.1.1.1", 1000, "10.2.2.2", 25);
+    cr_assert_eq(n_out, 1, "past its decision time, a fitting event attributes at once");
+    cr_assert_str_eq(out[0].guid, "{LATE}");
     c2w_join_free(j);
 }
 
@@ -218,10 +258,10 @@ Test(join, beyond_max_skew_not_attributed)
     add_flow(j, T0, "CS", "10.1.1.1", 1000, "10.2.2.2", 25);
     add_ev(j, T0 + S(120), "H", "{Y}", "y.exe", true, "10.1.1.1", 1001, "10.2.2.2", 25);
     add_flow(j, T0, "CT", "10.1.1.1", 1001, "10.2.2.2", 25);
-    cr_assert_eq(n_out, 1, "exactly max_skew still matches");
-    cr_assert_str_eq(out[0].uid, "CT");
     c2w_join_flush(j);
     cr_assert_eq(n_out, 2);
+    cr_assert_str_eq(out[0].uid, "CT", "exactly max_skew still matches");
+    cr_assert(out[0].attributed);
     cr_assert_str_eq(out[1].uid, "CS");
     cr_assert_not(out[1].attributed);
     c2w_join_free(j);
@@ -234,10 +274,10 @@ Test(join, uncalibrated_event_waits_max_offset)
     /* host far behind the sensor, no sample yet: its event must survive a
      * watermark well past its own time + ttl */
     add_ev(j, T0, "LATE", "{L}", "l.exe", true, "10.1.1.1", 50000, "10.2.2.2", 25);
-    c2w_join_advance(j, T0 + S(3600) + S(3600));
+    c2w_join_advance(j, T0 + S(10800));
     cr_assert_eq(c2w_join_pending(j), 1);
     add_flow(j, T0 + S(7200), "CL", "10.1.1.1", 50000, "10.2.2.2", 25);
-    cr_assert_eq(n_out, 1);
+    cr_assert_eq(n_out, 1, "watermark long past: decided at once");
     cr_assert(out[0].attributed);
     cr_assert_eq(out[0].offset, S(7200));
     c2w_join_advance(j, T0 + S(86400) + S(3600) + 1);
@@ -293,6 +333,7 @@ Test(join, enrichment_from_event1_and_22)
     c2w_join_add_dns(j, &d);
     add_ev(j, T0, "WS1", "{E}", "C:\\w\\rundll32.exe", true, "10.0.0.5", 50005, "203.0.113.9", 587);
     add_flow(j, T0, "CE", "10.0.0.5", 50005, "203.0.113.9", 587);
+    c2w_join_flush(j);
     cr_assert_eq(n_out, 1);
     cr_assert_str_eq(out[0].cmd, "rundll32.exe payload.dll,Start");
     cr_assert_str_eq(out[0].url, "mail.evil.example");

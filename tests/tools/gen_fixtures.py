@@ -224,11 +224,8 @@ class Scenario:
             if delay_ms is None:
                 delay_ms = r.uniform(40, 400)
             hts = ts + host.skew_us + int(delay_ms * 1000)
-            if initiated:
-                s_ip, s_port, d_ip, d_port = src, sport, dst, dport
-            else:
-                s_ip, s_port, d_ip, d_port = src, sport, dst, dport   # Source = initiator
-            ev = self.eid3(proc, hts, proto, initiated, s_ip, s_port, d_ip, d_port)
+            # Sysmon's Source is always the initiator, whichever side logs it
+            ev = self.eid3(proc, hts, proto, initiated, src, sport, dst, dport)
             self.sysmon.append((hts, ev))
         return z, ev
 
@@ -443,11 +440,9 @@ def sc_inbound():
     # initiator), nobody logs Initiated=true.
     printer = "10.20.9.50"
     for k in (0, 6, 12, 18, 24):
-        z, _ = s.conn(None, t0 + k * m + 300_000, RELAY, 25, src=printer,
-                      service="smtp")
-        hts = T(iso(0)) if False else None
+        ts = t0 + k * m + 300_000
+        z, _ = s.conn(None, ts, RELAY, 25, src=printer, service="smtp")
         # inbound event on the server, 80 ms after the first packet
-        ts = int(z["ts"].text.replace(".", ""))
         ev = s.eid3(fet, ts + 80_000, "tcp", False, printer, z["id.orig_p"], RELAY, 25)
         s.sysmon.append((ts + 80_000, ev))
     # a monitored workstation's OUTLOOK.EXE submits to MAIL01:587.  Both ends
@@ -598,107 +593,94 @@ def sc_bad_lines():
     p = s.proc(h, "C:\\ProgramData\\WinSAT\\winsat-upd.exe", u, start_us=t0)
     # valid: group A 3 x 587 (alert), group B 2 x 993 (silent)
     A = [s.conn(p, t0 + k * m + 10_101, C2_SMTP, 587, service="smtp,ssl") for k in (0, 10, 20)]
-    B = [s.conn(p, t0 + k * m + 20_202, C2_IMAP, 993, service="ssl") for k in (2, 12)]
-    # valid Zeek flows of group B whose only Sysmon event is a bad line
-    Bu = [s.conn(p, t0 + k * m + 30_303, C2_IMAP, 993, service="ssl", zeek=True, sysmon=True)
-          for k in (4, 6, 8, 14, 16)]
-    # remove their (good) Sysmon events: they get bad ones below
-    bu_events = [ev for _, ev in Bu]
-    s.sysmon = [(k, v) for k, v in s.sysmon if not any(v is e for e in bu_events)]
+    s.conn(p, t0 + 2 * m + 20_202, C2_IMAP, 993, service="ssl")
+    s.conn(p, t0 + 12 * m + 20_202, C2_IMAP, 993, service="ssl")
+    good_z = list(s.zeek)
+    good_s = list(s.sysmon)
+    # Bu: valid Zeek flows of group B whose only Sysmon event is a bad line
+    s.zeek, s.sysmon = [], []
+    Bu = [s.conn(p, t0 + k * m + 30_303, C2_IMAP, 993, service="ssl") for k in (4, 6, 8, 14, 16)]
+    good_z += s.zeek
+    bu_events = [dict(ev) for _, ev in Bu]
+    # Bz: valid Sysmon events of group B whose only Zeek record is a bad line
+    s.zeek, s.sysmon = [], []
+    Bz = [s.conn(p, t0 + k * m + 40_404, C2_IMAP, 993, service="ssl") for k in (1, 3, 5, 7, 9, 11)]
+    good_s += s.sysmon
+    # pairs, bad on both sides
+    s.zeek, s.sysmon = [], []
+    P = [s.conn(p, t0 + k * m + 50_505, C2_IMAP, 993, service="ssl") for k in (13, 15, 17)]
+    s.zeek, s.sysmon = good_z, good_s
     zl = [line(v) for _, v in sorted(s.zeek, key=lambda kv: kv[0])]
     sl = [line(v) for _, v in sorted(s.sysmon, key=lambda kv: kv[0])]
-    last_ts = max(int(z["ts"].text.replace(".", "")) for _, z in s.zeek)
 
-    # ---- bad Sysmon lines, each would attribute one Bu flow to group B ----
-    e0, e1, e2, e3, e4 = (dict(e) for e in bu_events)
+    # ---- bad Sysmon lines: each would attribute one Bu flow to group B ----
+    e0, e1, e2, e3, e4 = bu_events
     e0["Initiated"] = "maybe"                              # ill-typed
-    del e1["ProcessGuid"]                                  # missing required
+    del e1["ProcessGuid"]                                  # missing required field
     e2["UtcTime"] = "2026-13-45 99:00:00.000"              # unparsable time
-    e3["Channel"] = "Security"                             # other log: skipped
+    e3["Channel"] = "Security"                             # another log: skipped
     e3["SourceName"] = "Microsoft-Windows-Security-Auditing"
     e4["EventID"] = "three"                                # ill-typed
     bad_s = [line(e0), line(e1), line(e2), line(e3), line(e4)]
-    # pairs of bad lines on both sides (a 4th/5th group-B flow if accepted)
-    zb = {}
-    zpair = []
-    for kind in ("port", "ip", "1970"):
-        ts = t0 + (30 if kind == "port" else 32 if kind == "ip" else 0) * m + 40_404
-        sport = s.port(h)
-        z = {"ts": Num(epoch_text(ts)), "uid": s.uid(), "id.orig_h": h.ip, "id.orig_p": sport,
-             "id.resp_h": C2_IMAP, "id.resp_p": 993, "proto": "tcp", "service": "ssl",
-             "duration": Num("2.250000"), "orig_bytes": 1700, "resp_bytes": 5200,
-             "conn_state": "SF", "history": "ShADadFf"}
-        ev = s.eid3(p, ts + 150_000, "tcp", True, h.ip, sport, C2_IMAP, 993)
-        if kind == "port":
-            z["id.orig_p"] = 70000
-            ev["SourcePort"] = "70000"
-        elif kind == "ip":
-            z["id.orig_h"] = "10.20.6.311"
-            ev["SourceIp"] = "10.20.6.311"
-        else:
-            z["ts"] = Num("86400.500000")                  # 1970-01-02
-            ev["UtcTime"] = "1970-01-02 00:00:00.650"
-        zpair.append(line(z))
-        bad_s.append(line(ev))
-        zb[kind] = z
-    # a year-2150 record on each side: accepted, it would move `now` and
-    # empty the window
-    z2150 = {"ts": Num("5680281600.000000"), "uid": s.uid(), "id.orig_h": h.ip,
-             "id.orig_p": s.port(h), "id.resp_h": WEB[0], "id.resp_p": 443, "proto": "tcp",
-             "conn_state": "SF"}
-    e2150 = s.eid3(p, T("2026-11-28T15:00:00Z"), "tcp", True, h.ip, z2150["id.orig_p"],
-                   WEB[0], 443)
-    e2150["UtcTime"] = "2150-01-01 00:00:00.000"
-    bad_s.append(line(e2150))
-    # a Zeek line that is invalid but carries the uid of group A's third flow,
-    # arriving before the valid one: rejected whole, so the uid is not "seen"
-    a3 = A[2][0]
-    early_dup = line(_bad(a3, **{"id.resp_p": 70000}))
-    deep = _bad(Bu[4][0])
+
+    # ---- bad Zeek lines: each would be a group-B flow (valid Sysmon event) ----
+    deep = dict(Bz[5][0])
     nest = "x"
     for _ in range(70):
         nest = [nest]
     deep["tags"] = nest
-    # the Bu[4] flow itself arrives only in this too-deep form: drop the good one
-    zl = [x for x in zl if Bu[4][0]["uid"].encode() not in x]
+    utf = line(_bad(Bz[3][0], service="smtp")).replace(b'"smtp"', b'"smtp\xff\xfe"')
+    nan = line(Bz[4][0])
+    i = nan.index(b'"ts":') + 5
+    nan = nan[:i] + b"NaN" + nan[nan.index(b",", i):]
     bad_z = [
-        line(z2150),
-        b'{"ts":' + epoch_text(t0 + 3 * m).encode() + b',"uid":"CtrUnC4t3d","id.orig_h":"10.20.6.11","id.orig_p":5',
-        b'[1,2,3]',
-        b'"conn"',
-        b'null',
-        line(_bad(Bu[0][0], ts=True)),                                # ill-typed ts
-        line(_bad(Bu[1][0], uid=["C" + "q" * 17])),                   # ill-typed uid
-        line(_bad(Bu[2][0], ts=Num("1e999"))),                        # not finite
-        line(_bad(Bu[3][0], service="smtp")).replace(b'"smtp"', b'"smtp\xff\xfe"'),  # bad UTF-8
-        b'{"ts":NaN,"uid":"CNaNNaNNaNNaNNaN1","id.orig_h":"10.20.6.11","id.orig_p":50001,'
-        b'"id.resp_h":"203.0.113.40","id.resp_p":993,"proto":"tcp","conn_state":"SF"}',
-        line(deep),
-        b'',
-        b'   ',
-    ] + zpair
-    # the four Bu flows 0..3 stay valid in zl (their bad twins above use other
-    # uids? no: same uid, but the valid line comes first, so the twin is also a
-    # duplicate - harmless either way).  Place everything:
-    out = []
-    bz = list(bad_z)
-    for i, x in enumerate(zl):
+        line(_bad(Bz[0][0], ts=True)),                                # ill-typed ts
+        line(_bad(Bz[1][0], uid=[Bz[1][0]["uid"]])),                  # ill-typed uid
+        line(_bad(Bz[2][0], ts=Num("1e999"))),                        # not finite
+        utf,                                                           # invalid UTF-8
+        nan,                                                           # NaN: not JSON
+        line(deep),                                                    # nesting > 64
+    ]
+    # ---- pairs: port 70000 / bad IP / 1970 on both sides ----
+    (z0, v0), (z1, v1), (z2, v2) = [(dict(z), dict(e)) for z, e in P]
+    z0["id.orig_p"] = 70000
+    v0["SourcePort"] = "70000"
+    z1["id.orig_h"] = "10.20.6.311"
+    v1["SourceIp"] = "10.20.6.311"
+    z2["ts"] = Num("86400.500000")                                     # 1970-01-02
+    v2["UtcTime"] = "1970-01-02 00:00:00.650"
+    bad_z += [line(z0), line(z1), line(z2)]
+    bad_s += [line(v0), line(v1), line(v2)]
+    # ---- a year-2150 record on each side: accepted, it would move `now`
+    # 123 years ahead and empty the window ----
+    z2150 = {"ts": Num("5680281600.000000"), "uid": s.uid(), "id.orig_h": h.ip,
+             "id.orig_p": s.port(h), "id.resp_h": WEB[0], "id.resp_p": 443, "proto": "tcp",
+             "conn_state": "SF"}
+    e2150 = s.eid3(p, t0, "tcp", True, h.ip, z2150["id.orig_p"], WEB[0], 443)
+    e2150["UtcTime"] = "2150-01-01 00:00:00.000"
+    bad_z.append(line(z2150))
+    bad_s.append(line(e2150))
+    # ---- not JSON / not an object / blank ----
+    bad_z += [b'{"ts":' + epoch_text(t0 + 3 * m).encode() +
+              b',"uid":"CtrUnC4t3dL1n3xx","id.orig_h":"10.20.6.11","id.orig_p":5',
+              b'[1,2,3]', b'"conn"', b'null', b'', b'   ']
+    bad_s += [b'{"EventID":3,"Hostname":', b'42', b'{}']
+    # ---- a rejected Zeek line carrying the uid of group A's third flow, just
+    # before the valid one: rejected whole, so that uid is not yet "seen" ----
+    a3 = A[2][0]
+    early_dup = line(_bad(a3, **{"id.resp_p": 70000}))
+
+    out, bz = [], list(bad_z)
+    for x in zl:
+        if a3["uid"].encode() in x:
+            out.append(early_dup)
         out.append(x)
-        if x.find(a3["uid"].encode()) >= 0:
-            pass
-        if bz:
-            out.append(bz.pop(0))
-        if bz and i % 2 == 0:
-            out.append(bz.pop(0))
+        for _ in range(2):
+            if bz:
+                out.append(bz.pop(0))
     out.extend(bz)
-    # early_dup just before the valid third A record
-    idx = next(i for i, x in enumerate(out) if a3["uid"].encode() in x and x != early_dup)
-    out.insert(idx, early_dup)
-    # keep the latest valid record last-but-not-least: nothing to do, `now`
-    # is the max time whatever the order
     s.zeek_lines = out
-    so = []
-    bs = list(bad_s) + [b'{"EventID":3,"Hostname":', b'\xef\xbb\xbf{}', b'42']
+    so, bs = [], list(bad_s)
     for x in sl:
         so.append(x)
         if bs:
@@ -706,7 +688,6 @@ def sc_bad_lines():
     so.extend(bs)
     s.sysmon_lines = so
     s.crlf_sysmon = True
-    s.last_ts = last_ts
     return s
 
 
@@ -820,7 +801,7 @@ def demo():
         s.conn(ps, t0 + k * m + 1_400_000 + k * 37_000, RELAY, 25, service="smtp",
                ob=s.rnd.randrange(30000, 60000), rb=900)
     # the C2: rundll32 loading a payload DLL, beaconing over SMTP submission and IMAPS
-    s.eid1(rd, t0 + 14 * m + 2_200_000,
+    s.eid1(rd, t0 + 14 * m + 2_200_000 + eng.skew_us,
            "\"C:\\Windows\\System32\\rundll32.exe\" C:\\Users\\marcus.lee\\AppData\\Local\\Temp\\msupd.dll,DllRegisterServer",
            "C:\\Users\\marcus.lee\\Downloads\\Invoice_2026-11.exe",
            "\"C:\\Users\\marcus.lee\\Downloads\\Invoice_2026-11.exe\"",
