@@ -50,6 +50,8 @@ unit: $(TESTBIN) $(BUILD)/c2watch
 scenarios: $(BUILD)/c2watch
 	@python3 tests/check_scenarios.py --bin $(BUILD)/c2watch
 	@python3 tests/check_join_otrf.py --bin $(BUILD)/c2watch
+	@sh tests/check_kcat.sh $(BUILD)/c2watch
+	@python3 tests/check_compose.py
 
 test: deps
 	@$(MAKE) --no-print-directory unit scenarios
@@ -61,10 +63,9 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" build/asan/c2watch $(TESTSRC:tests/%.c=build/asan/tests/%)
 	@sh tests/run-asan.sh build/asan
 
-# Until the Kafka service lands, the demo replays the bundled demo data.
+# The whole pipeline over the Kafka protocol, on an embedded cluster.
 demo: deps all
-	@$(BUILD)/c2watch replay --zeek fixtures/demo/zeek.ndjson --sysmon fixtures/demo/sysmon.ndjson \
-		--rules rules/mail-protocols.yaml --format table
+	@$(BUILD)/c2watch demo
 
 clean:
 	rm -rf build

@@ -23,6 +23,7 @@
 
 typedef struct contrib {
     c2w_time_t ts;
+    c2w_srcref_t src[2]; /* the flow's and the Sysmon event's sources */
     char *uid, *community_id;
     c2w_value_t *args; /* one per aggregate; STR values own their string */
 } contrib;
@@ -41,6 +42,7 @@ typedef struct group {
     uint64_t *sum_u; /* per aggregate, for INT sums */
     double *sum_d; /* per aggregate, for NUM sums */
     c2w_time_t suppressed_until; /* threshold: silent while clock < this */
+    c2w_srcref_t trig[2]; /* sources of the last alert's trigger, held while it suppresses */
     bool alerted;
     char *guid, *command_line, *remote_url; /* latest evidence */
 } group;
@@ -177,8 +179,17 @@ out_free:
     return NULL;
 }
 
-static void contrib_free(contrib *c, size_t n_args)
+static void refs_apply(const c2w_engine_t *e, const c2w_srcref_t *r, size_t n, bool hold)
 {
+    void (*fn)(void *, c2w_srcref_t) = hold ? e->o.refs.hold : e->o.refs.drop;
+    for (size_t i = 0; i < n && fn; i++)
+        if (r[i].part)
+            fn(e->o.refs.ctx, r[i]);
+}
+
+static void contrib_free(const c2w_engine_t *e, contrib *c, size_t n_args)
+{
+    refs_apply(e, c->src, 2, false);
     free(c->uid);
     free(c->community_id);
     if (c->args) {
@@ -192,7 +203,8 @@ static void group_free(c2w_engine_t *e, group *g)
 {
     const c2w_rule_t *r = e->rules[g->rule].r;
     for (size_t i = g->head; i < g->n; i++)
-        contrib_free(&g->c[i], r->n_aggs);
+        contrib_free(e, &g->c[i], r->n_aggs);
+    refs_apply(e, g->trig, 2, false);
     free(g->c);
     if (g->by) {
         for (size_t i = 0; i < r->n_by; i++)
@@ -379,7 +391,7 @@ static void drop_front(c2w_engine_t *e, group *g)
     const c2w_rule_t *r = e->rules[g->rule].r;
     contrib *c = &g->c[g->head];
     sums_apply(r, g, c, -1);
-    contrib_free(c, r->n_aggs);
+    contrib_free(e, c, r->n_aggs);
     g->head++;
     if (g->head == g->n)
         g->head = g->n = 0;
@@ -643,6 +655,11 @@ static void threshold_check(c2w_engine_t *e, group *g, const contrib *trigger)
     }
     c2w_time_t sup = r->suppress ? r->suppress : r->window;
     emit_alert(e, g, g->head, g->n, C2W_EMIT_THRESHOLD, e->clock - r->window, e->clock, trigger->ts, trigger->uid);
+    /* Replaying from the trigger's sources after a restart raises the same
+     * alert again (silently), which restores the suppression. */
+    refs_apply(e, g->trig, 2, false);
+    memcpy(g->trig, trigger->src, sizeof(g->trig));
+    refs_apply(e, g->trig, 2, true);
     g->alerted = true;
     g->suppressed_until = e->clock + sup;
 }
@@ -672,12 +689,13 @@ void c2w_engine_add(c2w_engine_t *e, const c2w_attributed_t *a)
         group *g = group_get(e, ri, a);
         if (!g)
             continue;
-        contrib nc = { .ts = a->flow->ts };
+        contrib nc = { .ts = a->flow->ts, .src = { a->flow->src, a->ev_src } };
+        refs_apply(e, nc.src, 2, true);
         nc.uid = c2w_strdup_opt(a->flow->uid);
         nc.community_id = c2w_strdup_opt(a->flow->community_id);
         nc.args = calloc(r->n_aggs ? r->n_aggs : 1, sizeof(*nc.args));
         if (!nc.args) {
-            contrib_free(&nc, 0);
+            contrib_free(e, &nc, 0);
             continue;
         }
         for (size_t i = 0; i < r->n_aggs; i++) {
@@ -688,7 +706,7 @@ void c2w_engine_add(c2w_engine_t *e, const c2w_attributed_t *a)
             value_copy(&nc.args[i], &v);
         }
         if (group_insert(e, g, &nc)) {
-            contrib_free(&nc, r->n_aggs);
+            contrib_free(e, &nc, r->n_aggs);
             continue;
         }
         group_expire(e, g, clk - r->window);

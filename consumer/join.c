@@ -504,8 +504,21 @@ static void enrich_key(c2w_buf_t *b, const char *host_name, const char *guid)
     c2w_buf_append(b, guid, strlen(guid) + 1);
 }
 
-/* Emits f attributed to ev (ev NULL: unattributed), then frees f. */
-static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk)
+static void ref_hold(const c2w_join_t *j, c2w_srcref_t r)
+{
+    if (r.part && j->o.refs.hold)
+        j->o.refs.hold(j->o.refs.ctx, r);
+}
+
+static void ref_drop(const c2w_join_t *j, c2w_srcref_t r)
+{
+    if (r.part && j->o.refs.drop)
+        j->o.refs.drop(j->o.refs.ctx, r);
+}
+
+/* Emits f attributed to ev (ev NULL: unattributed), then frees f; held: f
+ * was waiting in the join, which releases its source reference now. */
+static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk, bool held)
 {
     c2w_attributed_t a;
     memset(&a, 0, sizeof(a));
@@ -521,6 +534,7 @@ static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk)
         a.guid = ev->guid;
         a.pid = ev->pid;
         a.remote_url = ev->dst_hostname;
+        a.ev_src = ev->src;
         c2w_buf_t kb = { 0 };
         enrich_key(&kb, ev->host, ev->guid);
         if (kb.data) {
@@ -543,7 +557,16 @@ static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk)
     }
     if (j->emit)
         j->emit(j->ctx, &a);
+    if (held)
+        ref_drop(j, f->src);
     free_flow(f);
+}
+
+/* Frees a pending event and releases its source reference. */
+static void drop_event(c2w_join_t *j, c2w_netconn_t *ev)
+{
+    ref_drop(j, ev->src);
+    free_netconn(ev);
 }
 
 static void evict_one(c2w_join_t *j)
@@ -553,13 +576,13 @@ static void evict_one(c2w_join_t *j)
         kmap_unlink(&j->flows, e);
         heap_remove(j, e);
         j->st.evicted_flows++;
-        emit_flow(j, e->val, NULL);
+        emit_flow(j, e->val, NULL, true);
         free(e);
     } else if (j->events.head) {
         kent *e = j->events.head;
         kmap_unlink(&j->events, e);
         j->st.evicted_events++;
-        free_netconn(e->val);
+        drop_event(j, e->val);
         free(e);
     }
 }
@@ -608,7 +631,7 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
     if (due) {
         kent *ev = pick_event(j, f, &k, h);
         if (ev) {
-            emit_flow(j, f, ev);
+            emit_flow(j, f, ev, false);
             return;
         }
     }
@@ -616,7 +639,7 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
         evict_one(j);
     kent *e = kmap_insert(&j->flows, &k, sizeof(k), h);
     if (!e) {
-        emit_flow(j, f, NULL);
+        emit_flow(j, f, NULL, false);
         return;
     }
     e->t = f->ts;
@@ -624,9 +647,11 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
     e->seq = j->flow_seq++;
     if (!due && heap_push(j, e) != 0) {
         kmap_unlink(&j->flows, e);
-        emit_flow(j, f, NULL);
+        emit_flow(j, f, NULL, false);
         free(e);
+        return;
     }
+    ref_hold(j, f->src);
 }
 
 void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
@@ -668,6 +693,7 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
     e->t = ev->utc;
     e->host = hi;
     e->val = ev;
+    ref_hold(j, ev->src);
     /* Pending flows of this 5-tuple: each pair is a clock sample; a flow
      * already past its decision time takes this event now if it fits. */
     kent *fk = kmap_find(&j->flows, &k, sizeof(k), h, NULL);
@@ -680,7 +706,7 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
             kent *best = pick_event(j, f, &k, h);
             if (best) {
                 kmap_unlink(&j->flows, fk);
-                emit_flow(j, fk->val, best);
+                emit_flow(j, fk->val, best, true);
                 free(fk);
             }
         }
@@ -772,7 +798,7 @@ static void resolve_top(c2w_join_t *j)
     kent *ev = pick_event(j, fe->val, &k, fe->hash);
     if (ev) {
         kmap_unlink(&j->flows, fe);
-        emit_flow(j, fe->val, ev);
+        emit_flow(j, fe->val, ev, true);
         free(fe);
     }
 }
@@ -789,18 +815,24 @@ void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark)
     while ((e = j->flows.head) && watermark - e->t > j->o.ttl) {
         kmap_unlink(&j->flows, e);
         heap_remove(j, e);
-        emit_flow(j, e->val, NULL);
+        emit_flow(j, e->val, NULL, true);
         free(e);
     }
     while ((e = j->events.head) && watermark - expiry_time(j, e) > j->o.ttl) {
         kmap_unlink(&j->events, e);
-        free_netconn(e->val);
+        drop_event(j, e->val);
         free(e);
     }
     while ((e = j->uids.head) && watermark - e->t > j->o.uid_ttl) {
         kmap_unlink(&j->uids, e);
         free(e);
     }
+}
+
+void c2w_join_settle(c2w_join_t *j)
+{
+    while (j->n_heap)
+        resolve_top(j);
 }
 
 void c2w_join_flush(c2w_join_t *j)
@@ -810,12 +842,12 @@ void c2w_join_flush(c2w_join_t *j)
         resolve_top(j);
     while ((e = j->flows.head)) {
         kmap_unlink(&j->flows, e);
-        emit_flow(j, e->val, NULL);
+        emit_flow(j, e->val, NULL, true);
         free(e);
     }
     while ((e = j->events.head)) {
         kmap_unlink(&j->events, e);
-        free_netconn(e->val);
+        drop_event(j, e->val);
         free(e);
     }
 }

@@ -10,7 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <signal.h>
+#include <yajl/yajl_tree.h>
+
 #include "c2watch/alert.h"
+#include "c2watch/config.h"
+#include "c2watch/kafka.h"
 #include "c2watch/pipeline.h"
 #include "c2watch/rule.h"
 #include "c2watch/source.h"
@@ -25,6 +30,9 @@ static void usage(FILE *f)
           "  c2watch replay --zeek F... [--sysmon F...] [--eve F...] [--rules PATH]\n"
           "                 [--emit final|threshold] [--now T] [--format ndjson|table] [--stats-json]\n"
           "  c2watch join   --zeek F... --sysmon F... [--eve F...]\n"
+          "  c2watch run    [--config FILE] [--brokers B] [--group G] [--rules PATH] [--exit-at-end]\n"
+          "                 [--assign] [--embedded] [--stats-json]\n"
+          "  c2watch demo   [--data DIR] [--rules PATH]\n"
           "  c2watch rules check PATH\n"
           "Files may be '-' (stdin) or gzip-compressed. Alerts go to stdout, statistics to stderr.\n",
           f);
@@ -123,20 +131,59 @@ static int parse_args(int argc, char **argv, cli *c)
 
 typedef struct row {
     char **cells;
-    c2w_value_t sort; /* first summarized figure */
+    double sort; /* first summarized figure */
     size_t seq;
 } row;
 
+/* Alerts as NDJSON, or collected into a table printed at the end. */
 typedef struct out_ctx {
     bool table;
     c2w_buf_t buf;
-    /* table */
     char **header;
     size_t n_cols;
     row *rows;
     size_t n_rows, cap_rows;
     bool failed;
 } out_ctx;
+
+/* Adds a row; takes ownership of cells (n strings). The first row's names
+ * make the header; later rows are cut or padded to it. */
+static void table_add(out_ctx *o, const char *const *names, char **cells, size_t n, double sort)
+{
+    if (!o->header) {
+        o->header = calloc(n ? n : 1, sizeof(*o->header));
+        if (!o->header)
+            goto out_fail;
+        o->n_cols = n;
+        for (size_t i = 0; i < n; i++)
+            o->header[i] = strdup(names[i]);
+    }
+    if (o->n_rows == o->cap_rows) {
+        size_t cap = o->cap_rows ? o->cap_rows * 2 : 16;
+        row *r = realloc(o->rows, cap * sizeof(*r));
+        if (!r)
+            goto out_fail;
+        o->rows = r;
+        o->cap_rows = cap;
+    }
+    row *r = &o->rows[o->n_rows];
+    r->cells = calloc(o->n_cols ? o->n_cols : 1, sizeof(*r->cells));
+    if (!r->cells)
+        goto out_fail;
+    for (size_t i = 0; i < n; i++) {
+        if (i < o->n_cols)
+            r->cells[i] = cells[i];
+        else
+            free(cells[i]);
+    }
+    r->sort = sort;
+    r->seq = o->n_rows++;
+    return;
+out_fail:
+    for (size_t i = 0; i < n; i++)
+        free(cells[i]);
+    o->failed = true;
+}
 
 static void on_alert(void *ctx, const c2w_alert_t *a)
 {
@@ -149,59 +196,41 @@ static void on_alert(void *ctx, const c2w_alert_t *a)
             o->failed = true;
         return;
     }
-    if (!o->header) {
-        o->n_cols = a->n_cols + 1;
-        o->header = calloc(o->n_cols, sizeof(*o->header));
-        if (!o->header) {
-            o->failed = true;
-            return;
-        }
-        for (size_t i = 0; i < a->n_cols; i++)
-            o->header[i] = strdup(a->cols[i].name);
-        o->header[a->n_cols] = strdup("rule_id");
-    }
-    if (o->n_rows == o->cap_rows) {
-        size_t cap = o->cap_rows ? o->cap_rows * 2 : 16;
-        row *r = realloc(o->rows, cap * sizeof(*r));
-        if (!r) {
-            o->failed = true;
-            return;
-        }
-        o->rows = r;
-        o->cap_rows = cap;
-    }
-    row *r = &o->rows[o->n_rows];
-    memset(r, 0, sizeof(*r));
-    r->seq = o->n_rows;
-    r->cells = calloc(o->n_cols, sizeof(*r->cells));
-    if (!r->cells) {
+    size_t n = a->n_cols + 1;
+    const char **names = calloc(n, sizeof(*names));
+    char **cells = calloc(n, sizeof(*cells));
+    if (!names || !cells) {
+        free(names);
+        free(cells);
         o->failed = true;
         return;
     }
-    o->n_rows++;
     const char *first = a->rule->n_aggs ? a->rule->aggs[0].name : NULL;
-    for (size_t i = 0; i < a->n_cols && i + 1 < o->n_cols; i++) {
+    double sort = 0;
+    for (size_t i = 0; i < a->n_cols; i++) {
         c2w_buf_t t = { 0 };
+        const c2w_value_t *v = &a->cols[i].v;
         if (a->cols[i].raw_json)
             c2w_buf_puts(&t, a->cols[i].raw_json);
         else
-            c2w_value_to_text(&a->cols[i].v, &t);
-        r->cells[i] = t.data ? t.data : strdup("");
+            c2w_value_to_text(v, &t);
+        names[i] = a->cols[i].name;
+        cells[i] = t.data ? t.data : strdup("");
         if (first && strcmp(a->cols[i].name, first) == 0 && !a->cols[i].raw_json)
-            r->sort = a->cols[i].v;
+            sort = v->type == C2W_T_INT ? (double)v->u : v->type == C2W_T_NUM ? v->d : (double)v->t;
     }
-    r->cells[o->n_cols - 1] = strdup(a->rule->id);
-    if (r->sort.type == C2W_T_STR)
-        r->sort.present = false; /* strings are borrowed: do not keep */
+    names[a->n_cols] = "rule_id";
+    cells[a->n_cols] = strdup(a->rule->id);
+    table_add(o, names, cells, n, sort);
+    free(names);
+    free(cells);
 }
 
 static int row_cmp(const void *pa, const void *pb)
 {
     const row *a = pa, *b = pb;
-    double x = a->sort.type == C2W_T_INT ? (double)a->sort.u : a->sort.type == C2W_T_NUM ? a->sort.d : (double)a->sort.t;
-    double y = b->sort.type == C2W_T_INT ? (double)b->sort.u : b->sort.type == C2W_T_NUM ? b->sort.d : (double)b->sort.t;
-    if (x != y)
-        return x < y ? 1 : -1;
+    if (a->sort != b->sort)
+        return a->sort < b->sort ? 1 : -1;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
@@ -212,7 +241,7 @@ static void print_table(out_ctx *o)
         return;
     }
     qsort(o->rows, o->n_rows, sizeof(*o->rows), row_cmp);
-    size_t *w = calloc(o->n_cols, sizeof(*w));
+    size_t *w = calloc(o->n_cols ? o->n_cols : 1, sizeof(*w));
     if (!w)
         return;
     for (size_t c = 0; c < o->n_cols; c++) {
@@ -426,6 +455,244 @@ static int cmd_replay(int argc, char **argv, bool join_only)
     return rc;
 }
 
+/* ---- the service ---- */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+typedef struct run_args {
+    const char *config, *brokers, *group, *rules, *data;
+    bool exit_at_end, assign, embedded, stats_json;
+} run_args;
+
+static int parse_run_args(int argc, char **argv, run_args *ra, bool demo)
+{
+    memset(ra, 0, sizeof(*ra));
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!demo && strcmp(a, "--exit-at-end") == 0)
+            ra->exit_at_end = true;
+        else if (!demo && strcmp(a, "--assign") == 0)
+            ra->assign = true;
+        else if (!demo && strcmp(a, "--embedded") == 0)
+            ra->embedded = true;
+        else if (strcmp(a, "--stats-json") == 0)
+            ra->stats_json = true;
+        else if (v && strcmp(a, "--config") == 0)
+            ra->config = argv[++i];
+        else if (v && !demo && strcmp(a, "--brokers") == 0)
+            ra->brokers = argv[++i];
+        else if (v && !demo && strcmp(a, "--group") == 0)
+            ra->group = argv[++i];
+        else if (v && strcmp(a, "--rules") == 0)
+            ra->rules = argv[++i];
+        else if (v && demo && strcmp(a, "--data") == 0)
+            ra->data = argv[++i];
+        else {
+            fprintf(stderr, "c2watch: unknown or incomplete option '%s'\n", a);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Defaults, then the file, then the flags. */
+static int load_config(const run_args *ra, c2w_config_t *cfg)
+{
+    char err[1024];
+    if (c2w_config_defaults(cfg) != 0) {
+        fprintf(stderr, "c2watch: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    if (ra->config && c2w_config_load(cfg, ra->config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return EXIT_USAGE;
+    }
+    const char *flags[][2] = { { "kafka.brokers", ra->brokers }, { "kafka.group", ra->group }, { "rules", ra->rules } };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (flags[i][1] && c2w_config_set(cfg, flags[i][0], flags[i][1], err, sizeof(err)) != 0) {
+            fprintf(stderr, "c2watch: %s\n", err);
+            return EXIT_USAGE;
+        }
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    run_args ra;
+    c2w_config_t cfg;
+    int rc = parse_run_args(argc, argv, &ra, false);
+    if (rc)
+        return rc;
+    memset(&cfg, 0, sizeof(cfg));
+    if ((rc = load_config(&ra, &cfg)))
+        goto out;
+    char err[1024];
+    c2w_embedded_t *emb = NULL;
+    if (ra.embedded) {
+        emb = c2w_embedded_start(&cfg, 4, err, sizeof(err));
+        if (!emb) {
+            fprintf(stderr, "c2watch: %s\n", err);
+            rc = EXIT_RUNTIME;
+            goto out;
+        }
+        c2w_config_set(&cfg, "kafka.brokers", c2w_embedded_bootstraps(emb), err, sizeof(err));
+        printf("embedded Kafka cluster: %s\n", c2w_embedded_bootstraps(emb));
+        fflush(stdout);
+    } else if (!cfg.brokers || !*cfg.brokers) {
+        fprintf(stderr, "c2watch: no brokers: give --brokers, kafka.brokers in --config, or --embedded\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    install_signals();
+    c2w_service_opts_t so = { .cfg = &cfg,
+                              .exit_at_end = ra.exit_at_end,
+                              .assign = ra.assign,
+                              .stats_json = ra.stats_json,
+                              .stop = &stop_flag };
+    if (c2w_service_run(&so, err, sizeof(err)) != 0) {
+        fprintf(stderr, "c2watch: %s\n", err);
+        rc = strstr(err, ":") && (strncmp(err, "kafka property", 14) == 0) ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    c2w_embedded_stop(emb);
+out:
+    c2w_config_free(&cfg);
+    return rc;
+}
+
+/* demo: reads the alerts back from the alerts topic into the table. */
+typedef struct demo_ctx {
+    out_ctx *out;
+    const c2w_ruleset_t *rs;
+    long bad;
+} demo_ctx;
+
+static void demo_alert(void *ctx, const rd_kafka_message_t *rkm)
+{
+    demo_ctx *d = ctx;
+    char err[256];
+    char *text = c2w_strndup(rkm->payload ? rkm->payload : "", rkm->len);
+    yajl_val v = text ? yajl_tree_parse(text, err, sizeof(err)) : NULL;
+    free(text);
+    if (!v || !YAJL_IS_OBJECT(v)) {
+        d->bad++;
+        yajl_tree_free(v);
+        return;
+    }
+    size_t n = v->u.object.len;
+    const char **names = calloc(n + 1, sizeof(*names));
+    char **cells = calloc(n + 1, sizeof(*cells));
+    const char *rule_id = NULL, *first = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v->u.object.keys[i], "rule_id") == 0 && YAJL_IS_STRING(v->u.object.values[i]))
+            rule_id = YAJL_GET_STRING(v->u.object.values[i]);
+    for (size_t r = 0; rule_id && r < c2w_ruleset_count(d->rs); r++) {
+        const c2w_rule_t *rule = c2w_ruleset_rule(d->rs, r);
+        if (strcmp(rule->id, rule_id) == 0 && rule->n_aggs)
+            first = rule->aggs[0].name;
+    }
+    double sort = 0;
+    for (size_t i = 0; names && cells && i < n; i++) {
+        const char *key = v->u.object.keys[i];
+        yajl_val x = v->u.object.values[i];
+        if (strcmp(key, "alert_id") == 0)
+            break; /* the projected columns come first */
+        names[k] = key;
+        cells[k] = strdup(YAJL_IS_STRING(x) ? YAJL_GET_STRING(x) : YAJL_IS_NUMBER(x) ? YAJL_GET_NUMBER(x) : "");
+        if (first && strcmp(key, first) == 0 && YAJL_IS_NUMBER(x))
+            sort = YAJL_GET_DOUBLE(x);
+        k++;
+    }
+    if (names && cells) {
+        names[k] = "rule_id";
+        cells[k] = strdup(rule_id ? rule_id : "");
+        table_add(d->out, names, cells, k + 1, sort);
+    }
+    free(names);
+    free(cells);
+    yajl_tree_free(v);
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    run_args ra;
+    c2w_config_t cfg;
+    int rc = parse_run_args(argc, argv, &ra, true);
+    if (rc)
+        return rc;
+    memset(&cfg, 0, sizeof(cfg));
+    out_ctx out = { .table = true };
+    c2w_ruleset_t *rs = NULL;
+    c2w_embedded_t *emb = NULL;
+    if ((rc = load_config(&ra, &cfg)) || (rc = load_rules(cfg.rules, &rs)))
+        goto out;
+    char err[1024];
+    emb = c2w_embedded_start(&cfg, 4, err, sizeof(err));
+    if (!emb) {
+        fprintf(stderr, "c2watch: %s\n", err);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    c2w_config_set(&cfg, "kafka.brokers", c2w_embedded_bootstraps(emb), err, sizeof(err));
+    fprintf(stderr, "c2watch: embedded Kafka cluster at %s\n", c2w_embedded_bootstraps(emb));
+    const char *dir = ra.data ? ra.data : "fixtures/demo";
+    const char *inputs[][2] = { { "zeek.ndjson", cfg.topic_zeek }, { "sysmon.ndjson", cfg.topic_sysmon } };
+    for (size_t i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, inputs[i][0]);
+        long n = c2w_kafka_produce_file(&cfg, inputs[i][1], path, err, sizeof(err));
+        if (n < 0) {
+            fprintf(stderr, "c2watch: %s\n", err);
+            rc = EXIT_RUNTIME;
+            goto out;
+        }
+        fprintf(stderr, "c2watch: produced %ld records of %s to %s\n", n, path, inputs[i][1]);
+    }
+    c2w_service_opts_t so = { .cfg = &cfg, .exit_at_end = true, .assign = true, .stats_json = ra.stats_json,
+                              .stop = &stop_flag };
+    install_signals();
+    if (c2w_service_run(&so, err, sizeof(err)) != 0) {
+        fprintf(stderr, "c2watch: %s\n", err);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    demo_ctx d = { &out, rs, 0 };
+    long n = c2w_kafka_read_all(&cfg, cfg.topic_alerts, demo_alert, &d, 30000, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "c2watch: %s\n", err);
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    fprintf(stderr, "c2watch: read %ld alert%s back from %s\n", n, n == 1 ? "" : "s", cfg.topic_alerts);
+    print_table(&out);
+    if (d.bad)
+        rc = EXIT_RUNTIME;
+out:
+    c2w_embedded_stop(emb);
+    c2w_ruleset_free(rs);
+    c2w_config_free(&cfg);
+    out_free(&out);
+    return rc;
+}
+
 static int cmd_rules(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[0], "check") != 0) {
@@ -459,6 +726,10 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 2, argv + 2, true);
     if (strcmp(cmd, "rules") == 0)
         return cmd_rules(argc - 2, argv + 2);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(cmd, "demo") == 0)
+        return cmd_demo(argc - 2, argv + 2);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return 0;

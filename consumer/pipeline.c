@@ -51,6 +51,8 @@ c2w_pipeline_t *c2w_pipeline_new(const c2w_pipeline_opts_t *opts)
     if (!p)
         return NULL;
     p->o = *opts;
+    p->o.join.refs = p->o.refs;
+    p->o.engine.refs = p->o.refs;
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         p->src[k].dec = c2w_decoder_new((c2w_source_kind_t)k, &p->o.decode);
         if (!p->src[k].dec)
@@ -239,11 +241,22 @@ void c2w_pipeline_reject(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_reject_t 
         p->o.on_reject(p->o.reject_ctx, src, buf, len, &res);
 }
 
-void c2w_pipeline_feed(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len)
+void c2w_pipeline_feed_ref(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len, c2w_srcref_t ref)
 {
     c2w_record_t rec = { 0 };
-    if (c2w_pipeline_decode(p, src, buf, len, &rec))
-        c2w_pipeline_push(p, src, &rec);
+    if (!c2w_pipeline_decode(p, src, buf, len, &rec))
+        return;
+    if (rec.kind == C2W_REC_FLOW)
+        rec.u.flow.src = ref;
+    else if (rec.kind == C2W_REC_NETCONN)
+        rec.u.net.src = ref;
+    c2w_pipeline_push(p, src, &rec);
+}
+
+void c2w_pipeline_feed(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len)
+{
+    c2w_srcref_t none = { 0, 0 };
+    c2w_pipeline_feed_ref(p, src, buf, len, none);
 }
 
 c2w_time_t c2w_pipeline_latest(const c2w_pipeline_t *p)
@@ -259,6 +272,11 @@ c2w_time_t c2w_pipeline_latest(const c2w_pipeline_t *p)
             now = latest;
     }
     return now;
+}
+
+void c2w_pipeline_settle(c2w_pipeline_t *p)
+{
+    c2w_join_settle(p->join);
 }
 
 void c2w_pipeline_finish(c2w_pipeline_t *p)

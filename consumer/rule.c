@@ -2,17 +2,18 @@
  * rule.c — the rule loader (libyaml) and predicate evaluation. See rule.h.
  *
  * Loading happens in three steps:
- *   1. every file is parsed, event by event, into a small tree of our own
- *      (ynode_t) that keeps the line and column of every node, with the
- *      depth and size limits libyaml 0.2.5 does not have;
+ *   1. every file is parsed into a YAML document (ydoc.h) that keeps the
+ *      line and column of every node, with the depth and size limits
+ *      libyaml 0.2.5 does not have;
  *   2. the `lists:` of every file are collected (lists are shared by all
  *      files of one load, so a rule may use a list defined in another file);
  *   3. each rule is compiled into c2w_rule_t, checking every name and type.
  *
- * Memory: the parse trees live in a temporary arena freed at the end of the
- * load; everything a ruleset owns lives in the ruleset's own arena, except the
- * compiled regexes, which are registered with the ruleset so that they can be
- * regfree()d. Either way an error path only has to drop two arenas.
+ * Memory: the documents, file names and list table live until the end of
+ * the load; everything a ruleset owns lives in the ruleset's own arena,
+ * except the compiled regexes, which are registered with the ruleset so
+ * that they can be regfree()d. Either way an error path only has to drop
+ * the documents, one arena and the ruleset.
  */
 #include "c2watch/rule.h"
 
@@ -26,9 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <yaml.h>
-
 #include "c2watch/util.h"
+#include "c2watch/ydoc.h"
 
 /* Limits. libyaml has none of its own: a hostile or broken file must not
  * make the loader recurse, allocate or loop without bound. */
@@ -44,85 +44,20 @@
 #define RULE_SET_MAX 1000 /* make_set(F, N): N at most */
 #define RULE_MSG_MAX 80 /* user text quoted in a message */
 
-/* ------------------------------------------------------------------ */
-/* Arena: bump allocation in chunks, freed all at once.               */
-
-typedef struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used, cap;
-} arena_chunk_t;
-
-#define ARENA_ALIGN ((size_t)16)
-#define ARENA_HDR ((sizeof(arena_chunk_t) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1))
-#define ARENA_CHUNK ((size_t)16384)
-
-typedef struct arena {
-    arena_chunk_t *head;
-} arena_t;
-
-/* Zeroed memory of n bytes, or NULL on OOM. */
-static void *arena_alloc(arena_t *a, size_t n)
-{
-    if (n > SIZE_MAX / 4)
-        return NULL;
-    n = n ? (n + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1) : ARENA_ALIGN;
-    arena_chunk_t *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-        c = malloc(ARENA_HDR + cap);
-        if (!c)
-            return NULL;
-        c->used = 0;
-        c->cap = cap;
-        if (a->head && n > ARENA_CHUNK) {
-            /* A big block gets a chunk of its own behind the current one,
-             * so the current chunk's free space is not wasted. */
-            c->next = a->head->next;
-            a->head->next = c;
-        } else {
-            c->next = a->head;
-            a->head = c;
-        }
-    }
-    void *p = (char *)c + ARENA_HDR + c->used;
-    c->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static void *arena_array(arena_t *a, size_t count, size_t size)
-{
-    if (size && count > SIZE_MAX / 8 / size)
-        return NULL;
-    return arena_alloc(a, count * size);
-}
-
-static char *arena_strndup(arena_t *a, const char *s, size_t n)
-{
-    char *d = arena_alloc(a, n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static void arena_free(arena_t *a)
-{
-    arena_chunk_t *c = a->head;
-    while (c) {
-        arena_chunk_t *next = c->next;
-        free(c);
-        c = next;
-    }
-    a->head = NULL;
-}
+static const c2w_ydoc_limits_t rule_limits = {
+    .max_depth = RULE_MAX_DEPTH,
+    .max_file_bytes = RULE_MAX_FILE_BYTES,
+    .max_nodes = RULE_MAX_NODES,
+    .max_scalar = RULE_MAX_SCALAR,
+    .max_map_keys = RULE_MAX_MAP_KEYS,
+    .what = "rule file",
+};
 
 /* ------------------------------------------------------------------ */
 /* The ruleset.                                                       */
 
 struct c2w_ruleset {
-    arena_t arena; /* rules, conditions, strings */
+    c2w_arena_t arena; /* rules, conditions, strings */
     c2w_rule_t *rules;
     size_t n_rules;
     regex_t **res; /* compiled regexes (memory in arena), for regfree */
@@ -136,7 +71,7 @@ void c2w_ruleset_free(c2w_ruleset_t *rs)
     for (size_t i = 0; i < rs->n_res; i++)
         regfree(rs->res[i]);
     free(rs->res);
-    arena_free(&rs->arena);
+    c2w_arena_free(&rs->arena);
     free(rs);
 }
 
@@ -151,34 +86,23 @@ const c2w_rule_t *c2w_ruleset_rule(const c2w_ruleset_t *rs, size_t i)
 }
 
 /* ------------------------------------------------------------------ */
-/* YAML tree.                                                         */
-
-typedef enum ykind { Y_SCALAR, Y_SEQ, Y_MAP } ykind_t;
-
-typedef struct ynode {
-    ykind_t kind;
-    unsigned line, col; /* 1-based */
-    bool plain; /* plain (unquoted) scalar */
-    const char *s; /* scalar text, NUL-terminated */
-    size_t len;
-    struct ynode *first, *last, *next; /* children; a map alternates key, value */
-    size_t n; /* number of children */
-} ynode_t;
+/* Load state.                                                        */
 
 typedef struct list_def {
     const char *name;
     const char *file; /* where it is defined */
-    const ynode_t *key; /* the name node, for messages */
-    const ynode_t *seq; /* Y_SEQ, or a null scalar for an empty list */
+    const c2w_ynode_t *key; /* the name node, for messages */
+    const c2w_ynode_t *seq; /* a list, or a null scalar for an empty list */
 } list_def_t;
 
 typedef struct rule_file {
     const char *path;
-    const ynode_t *root;
+    c2w_ydoc_t *doc; /* owned by the load */
+    const c2w_ynode_t *root;
 } rule_file_t;
 
 typedef struct load {
-    arena_t tmp; /* trees, file names, list table: freed after the load */
+    c2w_arena_t tmp; /* file names, file and list tables: freed after the load */
     c2w_ruleset_t *rs;
     char *errbuf;
     size_t errlen;
@@ -208,268 +132,35 @@ __attribute__((format(printf, 5, 6))) static int errf(load_t *L, const char *fil
     return -1;
 }
 
-/* Error at node n of the file being compiled. */
-#define NERR(L, n, ...) errf((L), (L)->file, (n)->line, (n)->col, __VA_ARGS__)
+/* Error at node n of the file being compiled, or of file. */
+#define NERR(L, n, ...) errf((L), (L)->file, c2w_ynode_line(n), c2w_ynode_col(n), __VA_ARGS__)
+#define FERR(L, file, n, ...) errf((L), (file), c2w_ynode_line(n), c2w_ynode_col(n), __VA_ARGS__)
 /* printf arguments quoting a scalar node, shortened. */
-#define QS(n) (int)((n)->len > RULE_MSG_MAX ? RULE_MSG_MAX : (n)->len), (n)->s
+#define QS(n) (int)(c2w_ynode_len(n) > RULE_MSG_MAX ? RULE_MSG_MAX : c2w_ynode_len(n)), c2w_ynode_str(n)
 
 static int oom(load_t *L, const char *file)
 {
     return errf(L, file, 1, 1, "out of memory");
 }
 
-static bool y_null(const ynode_t *n)
+/* Parses one file into f->doc; the message of a refusal is the ydoc's. */
+static int parse_file(load_t *L, rule_file_t *f)
 {
-    if (!n)
-        return true;
-    if (n->kind != Y_SCALAR || !n->plain)
-        return false;
-    return n->len == 0 || strcmp(n->s, "~") == 0 || strcmp(n->s, "null") == 0 || strcmp(n->s, "Null") == 0
-        || strcmp(n->s, "NULL") == 0;
-}
-
-static bool y_is(const ynode_t *n, const char *s)
-{
-    return n && n->kind == Y_SCALAR && strcmp(n->s, s) == 0;
-}
-
-static const char *kind_name(const ynode_t *n)
-{
-    return n->kind == Y_MAP ? "a map" : n->kind == Y_SEQ ? "a list" : "a scalar";
-}
-
-/* ---- parsing: libyaml events to a ynode tree ---- */
-
-typedef struct yparse {
-    load_t *L;
-    const char *path;
-    ynode_t *root;
-    ynode_t *stack[RULE_MAX_DEPTH + 1];
-    int depth;
-    size_t nodes;
-    int docs;
-} yparse_t;
-
-static ynode_t *ynew(yparse_t *P, ykind_t kind, const yaml_mark_t *m)
-{
-    if (++P->nodes > RULE_MAX_NODES) {
-        errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-             "too many YAML nodes (more than %d in one file)", RULE_MAX_NODES);
-        return NULL;
-    }
-    ynode_t *n = arena_alloc(&P->L->tmp, sizeof(*n));
-    if (!n) {
-        oom(P->L, P->path);
-        return NULL;
-    }
-    n->kind = kind;
-    n->line = (unsigned)m->line + 1;
-    n->col = (unsigned)m->column + 1;
-    return n;
-}
-
-static int yattach(yparse_t *P, ynode_t *n)
-{
-    if (P->depth == 0) {
-        P->root = n;
-        return 0;
-    }
-    ynode_t *parent = P->stack[P->depth - 1];
-    if (parent->kind == Y_MAP && parent->n % 2 == 0) {
-        /* A key. */
-        if (n->kind != Y_SCALAR)
-            return errf(P->L, P->path, n->line, n->col, "a key must be a plain name, not %s", kind_name(n));
-        if (parent->n / 2 >= RULE_MAX_MAP_KEYS)
-            return errf(P->L, P->path, n->line, n->col, "too many keys in one map (more than %d)",
-                        RULE_MAX_MAP_KEYS);
-        for (const ynode_t *k = parent->first; k; k = k->next ? k->next->next : NULL)
-            if (k->len == n->len && memcmp(k->s, n->s, n->len) == 0)
-                return errf(P->L, P->path, n->line, n->col, "duplicate key '%.*s' (first at line %u)", QS(n),
-                            k->line);
-    }
-    if (parent->last)
-        parent->last->next = n;
-    else
-        parent->first = n;
-    parent->last = n;
-    parent->n++;
-    return 0;
-}
-
-/* Handles one event; returns 0, 1 at the end of the stream, -1 on error. */
-static int yevent(yparse_t *P, const yaml_event_t *ev)
-{
-    const yaml_mark_t *m = &ev->start_mark;
-    ynode_t *n;
-    switch (ev->type) {
-    case YAML_STREAM_START_EVENT:
-    case YAML_NO_EVENT:
-        return 0;
-    case YAML_STREAM_END_EVENT:
-        return 1;
-    case YAML_DOCUMENT_START_EVENT:
-        if (P->docs++ > 0)
-            return errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-                        "only one YAML document per rule file");
-        return 0;
-    case YAML_DOCUMENT_END_EVENT:
-        return 0;
-    case YAML_ALIAS_EVENT:
-        return errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-                    "YAML aliases (*name) are not supported in rule files");
-    case YAML_SCALAR_EVENT: {
-        size_t len = ev->data.scalar.length;
-        if (len > RULE_MAX_SCALAR)
-            return errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-                        "value too long (%zu bytes, at most %d)", len, RULE_MAX_SCALAR);
-        if (memchr(ev->data.scalar.value, '\0', len))
-            return errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-                        "NUL character in a value");
-        if (!(n = ynew(P, Y_SCALAR, m)))
-            return -1;
-        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        n->len = len;
-        if (!(n->s = arena_strndup(&P->L->tmp, (const char *)ev->data.scalar.value, len)))
-            return oom(P->L, P->path);
-        return yattach(P, n);
-    }
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT:
-        if (P->depth >= RULE_MAX_DEPTH)
-            return errf(P->L, P->path, (unsigned)m->line + 1, (unsigned)m->column + 1,
-                        "nesting deeper than %d levels", RULE_MAX_DEPTH);
-        if (!(n = ynew(P, ev->type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ, m)))
-            return -1;
-        if (yattach(P, n) < 0)
-            return -1;
-        P->stack[P->depth++] = n;
-        return 0;
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-        if (P->depth > 0)
-            P->depth--;
-        return 0;
-    }
-    return 0;
-}
-
-/* Line and column (1-based) of byte offset off in buf. */
-static void offset_pos(const unsigned char *buf, size_t len, size_t off, unsigned *line, unsigned *col)
-{
-    unsigned l = 1, c = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (buf[i] == '\n') {
-            l++;
-            c = 1;
-        } else {
-            c++;
-        }
-    }
-    *line = l;
-    *col = c;
-}
-
-static int read_all(load_t *L, const char *path, unsigned char **out, size_t *out_len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return errf(L, path, 1, 1, "cannot open: %s", strerror(errno));
-    size_t cap = 8192, len = 0;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        fclose(fp);
-        return oom(L, path);
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap > RULE_MAX_FILE_BYTES) {
-                free(buf);
-                fclose(fp);
-                return errf(L, path, 1, 1, "file too large (more than %u bytes)", RULE_MAX_FILE_BYTES);
-            }
-            unsigned char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                fclose(fp);
-                return oom(L, path);
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + len, 1, cap - len, fp);
-        len += k;
-        if (k == 0) {
-            if (ferror(fp)) {
-                int e = errno;
-                free(buf);
-                fclose(fp);
-                return errf(L, path, 1, 1, "cannot read: %s", strerror(e));
-            }
-            break;
-        }
-    }
-    fclose(fp);
-    if (len > RULE_MAX_FILE_BYTES) {
-        free(buf);
-        return errf(L, path, 1, 1, "file too large (more than %u bytes)", RULE_MAX_FILE_BYTES);
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
-static int parse_file(load_t *L, const char *path, const ynode_t **root)
-{
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    if (read_all(L, path, &buf, &len) < 0)
+    f->doc = c2w_ydoc_load(f->path, &rule_limits, L->errbuf, L->errlen);
+    if (!f->doc) {
+        L->failed = true;
         return -1;
-
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        free(buf);
-        return oom(L, path);
     }
-    yaml_parser_set_input_string(&parser, buf, len);
-
-    yparse_t P = { .L = L, .path = path };
-    int rc = 0;
-    for (;;) {
-        yaml_event_t ev;
-        if (!yaml_parser_parse(&parser, &ev)) {
-            unsigned line, col;
-            if (parser.error == YAML_MEMORY_ERROR) {
-                rc = oom(L, path);
-                break;
-            }
-            if (parser.error == YAML_READER_ERROR) {
-                offset_pos(buf, len, parser.problem_offset, &line, &col);
-            } else {
-                line = (unsigned)parser.problem_mark.line + 1;
-                col = (unsigned)parser.problem_mark.column + 1;
-            }
-            if (parser.context)
-                rc = errf(L, path, line, col, "YAML syntax error: %s (%s)",
-                          parser.problem ? parser.problem : "unknown", parser.context);
-            else
-                rc = errf(L, path, line, col, "YAML syntax error: %s", parser.problem ? parser.problem : "unknown");
-            break;
-        }
-        int r = yevent(&P, &ev);
-        yaml_event_delete(&ev);
-        if (r < 0) {
-            rc = -1;
-            break;
-        }
-        if (r > 0)
-            break;
-    }
-    yaml_parser_delete(&parser);
-    free(buf);
-    if (rc < 0)
-        return -1;
-    *root = P.root;
+    f->root = c2w_ydoc_root(f->doc);
     return 0;
+}
+
+static void free_docs(load_t *L)
+{
+    for (size_t i = 0; i < L->n_files; i++) {
+        c2w_ydoc_free(L->files[i].doc);
+        L->files[i].doc = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -658,12 +349,12 @@ static bool cidr_match(const c2w_cidr_t *c, const c2w_ip_t *ip)
 /* ------------------------------------------------------------------ */
 /* Compiling.                                                         */
 
-static bool valid_name(const ynode_t *n)
+static bool valid_name(const c2w_ynode_t *n)
 {
-    if (n->kind != Y_SCALAR || n->len == 0 || n->len > 128)
+    if (c2w_ynode_kind(n) != C2W_Y_SCALAR || c2w_ynode_len(n) == 0 || c2w_ynode_len(n) > 128)
         return false;
-    for (size_t i = 0; i < n->len; i++) {
-        char c = n->s[i];
+    for (size_t i = 0; i < c2w_ynode_len(n); i++) {
+        char c = c2w_ynode_str(n)[i];
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'
             || (i > 0 && ((c >= '0' && c <= '9') || c == '.' || c == '-'));
         if (!ok)
@@ -672,25 +363,25 @@ static bool valid_name(const ynode_t *n)
     return true;
 }
 
-static int need_scalar(load_t *L, const char *file, const ynode_t *n, const char *what)
+static int need_scalar(load_t *L, const char *file, const c2w_ynode_t *n, const char *what)
 {
-    if (n->kind != Y_SCALAR)
-        return errf(L, file, n->line, n->col, "%s must be a single value, not %s", what, kind_name(n));
+    if (c2w_ynode_kind(n) != C2W_Y_SCALAR)
+        return FERR(L, file, n, "%s must be a single value, not %s", what, c2w_ynode_kind_name(n));
     return 0;
 }
 
-static int need_text(load_t *L, const ynode_t *n, const char *what)
+static int need_text(load_t *L, const c2w_ynode_t *n, const char *what)
 {
     if (need_scalar(L, L->file, n, what) < 0)
         return -1;
-    if (y_null(n) || n->len == 0)
+    if (c2w_ynode_is_null(n) || c2w_ynode_len(n) == 0)
         return NERR(L, n, "%s must not be empty", what);
     return 0;
 }
 
-static char *keep(load_t *L, const ynode_t *n)
+static char *keep(load_t *L, const c2w_ynode_t *n)
 {
-    char *s = arena_strndup(&L->rs->arena, n->s, n->len);
+    char *s = c2w_arena_strndup(&L->rs->arena, c2w_ynode_str(n), c2w_ynode_len(n));
     if (!s)
         oom(L, L->file);
     return s;
@@ -705,63 +396,63 @@ static const list_def_t *list_find(const load_t *L, const char *name)
 }
 
 /* A value literal of type t from scalar n (in file). */
-static int parse_value(load_t *L, const char *file, const ynode_t *n, c2w_type_t t, c2w_value_t *v)
+static int parse_value(load_t *L, const char *file, const c2w_ynode_t *n, c2w_type_t t, c2w_value_t *v)
 {
     if (need_scalar(L, file, n, "a value") < 0)
         return -1;
-    if (y_null(n))
-        return errf(L, file, n->line, n->col, "missing value%s", t == C2W_T_STR ? " (write \"\" for an empty string)" : "");
+    if (c2w_ynode_is_null(n))
+        return FERR(L, file, n, "missing value%s", t == C2W_T_STR ? " (write \"\" for an empty string)" : "");
     v->type = t;
     v->present = true;
     switch (t) {
     case C2W_T_STR:
-        if (!(v->s = arena_strndup(&L->rs->arena, n->s, n->len)))
+        if (!(v->s = c2w_arena_strndup(&L->rs->arena, c2w_ynode_str(n), c2w_ynode_len(n))))
             return oom(L, file);
         return 0;
     case C2W_T_INT:
-        if (!parse_uint(n->s, &v->u))
-            return errf(L, file, n->line, n->col, "expected an integer (0 or more), got '%.*s'", QS(n));
+        if (!parse_uint(c2w_ynode_str(n), &v->u))
+            return FERR(L, file, n, "expected an integer (0 or more), got '%.*s'", QS(n));
         return 0;
     case C2W_T_NUM:
-        if (!parse_num(n->s, &v->d))
-            return errf(L, file, n->line, n->col, "expected a number, got '%.*s'", QS(n));
+        if (!parse_num(c2w_ynode_str(n), &v->d))
+            return FERR(L, file, n, "expected a number, got '%.*s'", QS(n));
         return 0;
     case C2W_T_TIME:
-        if (!c2w_time_parse_text(n->s, n->len, &v->t))
-            return errf(L, file, n->line, n->col, "expected an RFC 3339 time (2026-11-28T10:00:00Z), got '%.*s'",
+        if (!c2w_time_parse_text(c2w_ynode_str(n), c2w_ynode_len(n), &v->t))
+            return FERR(L, file, n, "expected an RFC 3339 time (2026-11-28T10:00:00Z), got '%.*s'",
                         QS(n));
         return 0;
     case C2W_T_IP:
-        if (!c2w_ip_parse(n->s, n->len, &v->ip))
-            return errf(L, file, n->line, n->col, "expected an IP address, got '%.*s'", QS(n));
+        if (!c2w_ip_parse(c2w_ynode_str(n), c2w_ynode_len(n), &v->ip))
+            return FERR(L, file, n, "expected an IP address, got '%.*s'", QS(n));
         return 0;
     }
-    return errf(L, file, n->line, n->col, "internal: unknown type");
+    return FERR(L, file, n, "internal: unknown type");
 }
 
 /* The items of a list operand: a YAML sequence or a $name reference. On
  * success *items is the first item (may be NULL), *n its count and *file the
  * file the items are in. */
-static int list_operand(load_t *L, const ynode_t *opk, const ynode_t *v, const ynode_t **items, size_t *n,
+static int list_operand(load_t *L, const c2w_ynode_t *opk, const c2w_ynode_t *v, const c2w_ynode_t **items, size_t *n,
                         const char **file)
 {
-    if (v->kind == Y_SEQ) {
-        *items = v->first;
-        *n = v->n;
+    if (c2w_ynode_kind(v) == C2W_Y_SEQ) {
+        *items = c2w_yseq_first(v);
+        *n = c2w_ynode_count(v);
         *file = L->file;
         return 0;
     }
-    if (v->kind == Y_SCALAR && v->len > 0 && v->s[0] == '$') {
-        const list_def_t *d = list_find(L, v->s + 1);
+    if (c2w_ynode_kind(v) == C2W_Y_SCALAR && c2w_ynode_len(v) > 0 && c2w_ynode_str(v)[0] == '$') {
+        const list_def_t *d = list_find(L, c2w_ynode_str(v) + 1);
         if (!d)
             return NERR(L, v, "undefined list '%.*s'", QS(v));
-        *items = d->seq->kind == Y_SEQ ? d->seq->first : NULL;
-        *n = d->seq->kind == Y_SEQ ? d->seq->n : 0;
+        *items = c2w_ynode_kind(d->seq) == C2W_Y_SEQ ? c2w_yseq_first(d->seq) : NULL;
+        *n = c2w_ynode_kind(d->seq) == C2W_Y_SEQ ? c2w_ynode_count(d->seq) : 0;
         *file = d->file;
         return 0;
     }
-    return NERR(L, v, "operator '%s' takes a list ([a, b]) or a $list reference, not %s", opk->s,
-                v->kind == Y_SCALAR ? "a single value" : kind_name(v));
+    return NERR(L, v, "operator '%s' takes a list ([a, b]) or a $list reference, not %s", c2w_ynode_str(opk),
+                c2w_ynode_kind(v) == C2W_Y_SCALAR ? "a single value" : c2w_ynode_kind_name(v));
 }
 
 /* Field resolution scopes. */
@@ -778,7 +469,7 @@ typedef struct scope {
 } scope_t;
 
 /* "unknown field" at node n, with a hint when only the case is wrong. */
-static int unknown_field(load_t *L, const ynode_t *n, const char *what, const char *name)
+static int unknown_field(load_t *L, const c2w_ynode_t *n, const char *what, const char *name)
 {
     for (int i = 0; i < C2W_F_COUNT; i++)
         if (c2w_eq_ci(c2w_field_name((c2w_field_t)i), name))
@@ -795,11 +486,11 @@ static int ext_lookup(const c2w_rule_t *r, size_t n_visible, const char *name)
     return -1;
 }
 
-static int scope_resolve(load_t *L, const scope_t *sc, const ynode_t *k, int *ref, c2w_type_t *type)
+static int scope_resolve(load_t *L, const scope_t *sc, const c2w_ynode_t *k, int *ref, c2w_type_t *type)
 {
     if (sc->kind == SC_HAVING) {
         for (size_t i = 0; i < sc->r->n_aggs; i++) {
-            if (strcmp(sc->r->aggs[i].name, k->s) == 0) {
+            if (strcmp(sc->r->aggs[i].name, c2w_ynode_str(k)) == 0) {
                 *ref = (int)i;
                 *type = sc->r->aggs[i].type;
                 return 0;
@@ -808,21 +499,21 @@ static int scope_resolve(load_t *L, const scope_t *sc, const ynode_t *k, int *re
         return NERR(L, k, "having: '%.*s' is not an aggregate of summarize", QS(k));
     }
     if (sc->kind == SC_CASE) {
-        int e = ext_lookup(sc->r, sc->n_ext, k->s);
+        int e = ext_lookup(sc->r, sc->n_ext, c2w_ynode_str(k));
         if (e >= 0) {
             *ref = C2W_F_COUNT + e;
             *type = C2W_T_STR;
             return 0;
         }
     }
-    int f = c2w_field_lookup(k->s);
+    int f = c2w_field_lookup(c2w_ynode_str(k));
     if (f < 0) {
-        int later = ext_lookup(sc->r, sc->r->n_ext, k->s);
+        int later = ext_lookup(sc->r, sc->r->n_ext, c2w_ynode_str(k));
         if (later >= 0 && sc->kind == SC_WHERE)
             return NERR(L, k, "where cannot use '%.*s': it is an extend field, and where runs before extend", QS(k));
         if (later >= 0)
             return NERR(L, k, "'%.*s' is not defined yet: a case can only use earlier extend fields", QS(k));
-        return unknown_field(L, k, sc->kind == SC_WHERE ? "where" : "when", k->s);
+        return unknown_field(L, k, sc->kind == SC_WHERE ? "where" : "when", c2w_ynode_str(k));
     }
     *ref = f;
     *type = c2w_field_type((c2w_field_t)f);
@@ -845,14 +536,14 @@ static int add_regex(load_t *L, regex_t *re)
 }
 
 /* One Field: {op: operand} test. */
-static int compile_cond(load_t *L, const scope_t *sc, const ynode_t *fk, const ynode_t *opk, const ynode_t *opv,
-                        c2w_cond_t *c)
+static int compile_cond(load_t *L, const scope_t *sc, const c2w_ynode_t *fk, const c2w_ynode_t *opk,
+                        const c2w_ynode_t *opv, c2w_cond_t *c)
 {
     int ref = -1;
     c2w_type_t t = C2W_T_STR;
     if (scope_resolve(L, sc, fk, &ref, &t) < 0)
         return -1;
-    int op = op_lookup(opk->s);
+    int op = op_lookup(c2w_ynode_str(opk));
     if (op < 0)
         return NERR(L, opk, "unknown operator '%.*s'", QS(opk));
     c->field = ref;
@@ -860,67 +551,67 @@ static int compile_cond(load_t *L, const scope_t *sc, const ynode_t *fk, const y
     c->type = t;
     const char *need = op_check(c->op, t);
     if (need)
-        return NERR(L, opk, "operator '%s' needs %s; '%.*s' is %s", opk->s, need, QS(fk), type_name(t));
+        return NERR(L, opk, "operator '%s' needs %s; '%.*s' is %s", c2w_ynode_str(opk), need, QS(fk), type_name(t));
 
     if (c->op == C2W_OP_EXISTS) {
-        if (opv->kind == Y_SCALAR && (strcmp(opv->s, "true") == 0 || strcmp(opv->s, "True") == 0))
+        if (c2w_ynode_is(opv, "true") || c2w_ynode_is(opv, "True"))
             c->exists = true;
-        else if (opv->kind == Y_SCALAR && (strcmp(opv->s, "false") == 0 || strcmp(opv->s, "False") == 0))
+        else if (c2w_ynode_is(opv, "false") || c2w_ynode_is(opv, "False"))
             c->exists = false;
         else
             return NERR(L, opv, "exists takes true or false");
         return 0;
     }
 
-    if (op_is_list(c->op) || (op_is_cidr(c->op) && opv->kind != Y_SCALAR)
-        || (op_is_cidr(c->op) && opv->len > 0 && opv->s[0] == '$')) {
-        const ynode_t *items = NULL;
+    if (op_is_list(c->op) || (op_is_cidr(c->op) && c2w_ynode_kind(opv) != C2W_Y_SCALAR)
+        || (op_is_cidr(c->op) && c2w_ynode_len(opv) > 0 && c2w_ynode_str(opv)[0] == '$')) {
+        const c2w_ynode_t *items = NULL;
         size_t n = 0;
         const char *file = L->file;
         if (list_operand(L, opk, opv, &items, &n, &file) < 0)
             return -1;
         if (op_is_cidr(c->op)) {
-            c->cidrs = arena_array(&L->rs->arena, n, sizeof(*c->cidrs));
+            c->cidrs = c2w_arena_array(&L->rs->arena, n, sizeof(*c->cidrs));
             if (!c->cidrs)
                 return oom(L, L->file);
-            for (const ynode_t *it = items; it; it = it->next) {
+            for (const c2w_ynode_t *it = items; it; it = c2w_yseq_next(it)) {
                 if (need_scalar(L, file, it, "a network") < 0)
                     return -1;
-                if (!cidr_parse(it->s, it->len, &c->cidrs[c->n_cidrs]))
-                    return errf(L, file, it->line, it->col,
+                if (!cidr_parse(c2w_ynode_str(it), c2w_ynode_len(it), &c->cidrs[c->n_cidrs]))
+                    return FERR(L, file, it,
                                 "expected an IP network (10.0.0.0/8, fe80::/10) or address, got '%.*s'", QS(it));
                 c->n_cidrs++;
             }
             return 0;
         }
-        c->vals = arena_array(&L->rs->arena, n, sizeof(*c->vals));
+        c->vals = c2w_arena_array(&L->rs->arena, n, sizeof(*c->vals));
         if (!c->vals)
             return oom(L, L->file);
-        for (const ynode_t *it = items; it; it = it->next)
+        for (const c2w_ynode_t *it = items; it; it = c2w_yseq_next(it))
             if (parse_value(L, file, it, t, &c->vals[c->n_vals++]) < 0)
                 return -1;
         return 0;
     }
 
-    if (opv->kind != Y_SCALAR)
-        return NERR(L, opv, "operator '%s' takes a single value, not %s", opk->s, kind_name(opv));
+    if (c2w_ynode_kind(opv) != C2W_Y_SCALAR)
+        return NERR(L, opv, "operator '%s' takes a single value, not %s", c2w_ynode_str(opk), c2w_ynode_kind_name(opv));
     if (op_is_cidr(c->op)) {
-        c->cidrs = arena_alloc(&L->rs->arena, sizeof(*c->cidrs));
+        c->cidrs = c2w_arena_alloc(&L->rs->arena, sizeof(*c->cidrs));
         if (!c->cidrs)
             return oom(L, L->file);
-        if (!cidr_parse(opv->s, opv->len, c->cidrs))
+        if (!cidr_parse(c2w_ynode_str(opv), c2w_ynode_len(opv), c->cidrs))
             return NERR(L, opv, "expected an IP network (10.0.0.0/8, fe80::/10) or address, got '%.*s'", QS(opv));
         c->n_cidrs = 1;
         return 0;
     }
-    c->vals = arena_alloc(&L->rs->arena, sizeof(*c->vals));
+    c->vals = c2w_arena_alloc(&L->rs->arena, sizeof(*c->vals));
     if (!c->vals)
         return oom(L, L->file);
     if (parse_value(L, L->file, opv, t, c->vals) < 0)
         return -1;
     c->n_vals = 1;
     if (c->op == C2W_OP_MATCHES) {
-        regex_t *re = arena_alloc(&L->rs->arena, sizeof(*re));
+        regex_t *re = c2w_arena_alloc(&L->rs->arena, sizeof(*re));
         if (!re)
             return oom(L, L->file);
         int rc = regcomp(re, c->vals[0].s, REG_EXTENDED | REG_NOSUB);
@@ -941,37 +632,37 @@ static int compile_cond(load_t *L, const scope_t *sc, const ynode_t *fk, const y
 }
 
 /* Number of tests in a condition block (an upper bound when malformed). */
-static size_t count_conds(const ynode_t *n)
+static size_t count_conds(const c2w_ynode_t *n)
 {
     size_t k = 0;
     if (!n)
         return 0;
-    if (n->kind == Y_SEQ) {
-        for (const ynode_t *it = n->first; it; it = it->next)
+    if (c2w_ynode_kind(n) == C2W_Y_SEQ) {
+        for (const c2w_ynode_t *it = c2w_yseq_first(n); it; it = c2w_yseq_next(it))
             k += count_conds(it);
         return k;
     }
-    if (n->kind == Y_MAP) {
-        for (const ynode_t *f = n->first; f && f->next; f = f->next->next)
-            k += f->next->kind == Y_MAP ? f->next->n / 2 : 1;
+    if (c2w_ynode_kind(n) == C2W_Y_MAP) {
+        for (const c2w_ynode_t *f = c2w_ymap_first(n); f; f = c2w_ymap_next(f))
+            k += c2w_ynode_kind(c2w_ymap_value(f)) == C2W_Y_MAP ? c2w_ynode_count(c2w_ymap_value(f)) : 1;
         return k;
     }
     return 0;
 }
 
-static int compile_cond_map(load_t *L, const scope_t *sc, const ynode_t *m, c2w_cond_t *conds, size_t *n,
+static int compile_cond_map(load_t *L, const scope_t *sc, const c2w_ynode_t *m, c2w_cond_t *conds, size_t *n,
                             const char *what)
 {
-    if (m->kind != Y_MAP)
-        return NERR(L, m, "%s: expected Field: {operator: value}, not %s", what, kind_name(m));
-    if (m->n == 0)
+    if (c2w_ynode_kind(m) != C2W_Y_MAP)
+        return NERR(L, m, "%s: expected Field: {operator: value}, not %s", what, c2w_ynode_kind_name(m));
+    if (c2w_ynode_count(m) == 0)
         return NERR(L, m, "%s: empty condition", what);
-    for (const ynode_t *fk = m->first; fk && fk->next; fk = fk->next->next) {
-        const ynode_t *ops = fk->next;
-        if (ops->kind != Y_MAP || ops->n == 0)
+    for (const c2w_ynode_t *fk = c2w_ymap_first(m); fk; fk = c2w_ymap_next(fk)) {
+        const c2w_ynode_t *ops = c2w_ymap_value(fk);
+        if (c2w_ynode_kind(ops) != C2W_Y_MAP || c2w_ynode_count(ops) == 0)
             return NERR(L, ops, "%s: expected {operator: value} for '%.*s'", what, QS(fk));
-        for (const ynode_t *ok = ops->first; ok && ok->next; ok = ok->next->next)
-            if (compile_cond(L, sc, fk, ok, ok->next, &conds[(*n)++]) < 0)
+        for (const c2w_ynode_t *ok = c2w_ymap_first(ops); ok; ok = c2w_ymap_next(ok))
+            if (compile_cond(L, sc, fk, ok, c2w_ymap_value(ok), &conds[(*n)++]) < 0)
                 return -1;
     }
     return 0;
@@ -979,25 +670,25 @@ static int compile_cond_map(load_t *L, const scope_t *sc, const ynode_t *m, c2w_
 
 /* A condition block: a map of Field: {op: value}, or a list of such maps;
  * all tests are ANDed. */
-static int compile_conds(load_t *L, const scope_t *sc, const ynode_t *n, c2w_cond_t **out, size_t *n_out,
+static int compile_conds(load_t *L, const scope_t *sc, const c2w_ynode_t *n, c2w_cond_t **out, size_t *n_out,
                          const char *what)
 {
     *out = NULL;
     *n_out = 0;
-    if (y_null(n))
+    if (c2w_ynode_is_null(n))
         return 0;
-    if (n->kind == Y_SCALAR)
+    if (c2w_ynode_kind(n) == C2W_Y_SCALAR)
         return NERR(L, n, "%s: expected a list of Field: {operator: value}", what);
     size_t cap = count_conds(n);
-    c2w_cond_t *conds = arena_array(&L->rs->arena, cap ? cap : 1, sizeof(*conds));
+    c2w_cond_t *conds = c2w_arena_array(&L->rs->arena, cap ? cap : 1, sizeof(*conds));
     if (!conds)
         return oom(L, L->file);
     size_t k = 0;
-    if (n->kind == Y_MAP) {
+    if (c2w_ynode_kind(n) == C2W_Y_MAP) {
         if (compile_cond_map(L, sc, n, conds, &k, what) < 0)
             return -1;
     } else {
-        for (const ynode_t *it = n->first; it; it = it->next)
+        for (const c2w_ynode_t *it = c2w_yseq_first(n); it; it = c2w_yseq_next(it))
             if (compile_cond_map(L, sc, it, conds, &k, what) < 0)
                 return -1;
     }
@@ -1009,16 +700,16 @@ static int compile_conds(load_t *L, const scope_t *sc, const ynode_t *n, c2w_con
 /* extend: Name: "constant" | {case: [{when: C, then: S}...], else: S}.
  * Names are filled in first (rule->ext) so that where can say it cannot use
  * them; the cases are compiled after where. */
-static int extend_names(load_t *L, c2w_rule_t *r, const ynode_t *ext)
+static int extend_names(load_t *L, c2w_rule_t *r, const c2w_ynode_t *ext)
 {
-    if (y_null(ext))
+    if (c2w_ynode_is_null(ext))
         return 0;
-    if (ext->kind != Y_MAP)
+    if (c2w_ynode_kind(ext) != C2W_Y_MAP)
         return NERR(L, ext, "extend must be a map Name: {case: [...], else: value}");
-    r->ext = arena_array(&L->rs->arena, ext->n / 2 ? ext->n / 2 : 1, sizeof(*r->ext));
+    r->ext = c2w_arena_array(&L->rs->arena, c2w_ynode_count(ext) ? c2w_ynode_count(ext) : 1, sizeof(*r->ext));
     if (!r->ext)
         return oom(L, L->file);
-    for (const ynode_t *k = ext->first; k && k->next; k = k->next->next) {
+    for (const c2w_ynode_t *k = c2w_ymap_first(ext); k; k = c2w_ymap_next(k)) {
         if (!valid_name(k))
             return NERR(L, k, "extend: bad field name '%.*s'", QS(k));
         if (!(r->ext[r->n_ext++].name = keep(L, k)))
@@ -1027,52 +718,53 @@ static int extend_names(load_t *L, c2w_rule_t *r, const ynode_t *ext)
     return 0;
 }
 
-static int compile_extend(load_t *L, c2w_rule_t *r, const ynode_t *ext)
+static int compile_extend(load_t *L, c2w_rule_t *r, const c2w_ynode_t *ext)
 {
-    if (y_null(ext))
+    if (c2w_ynode_is_null(ext))
         return 0;
     size_t i = 0;
-    for (const ynode_t *k = ext->first; k && k->next; k = k->next->next, i++) {
-        const ynode_t *def = k->next;
+    for (const c2w_ynode_t *k = c2w_ymap_first(ext); k; k = c2w_ymap_next(k), i++) {
+        const c2w_ynode_t *def = c2w_ymap_value(k);
         c2w_extend_t *e = &r->ext[i];
         e->otherwise = "";
-        if (def->kind == Y_SCALAR) {
+        if (c2w_ynode_kind(def) == C2W_Y_SCALAR) {
             if (!(e->otherwise = keep(L, def)))
                 return -1;
             continue;
         }
-        if (def->kind != Y_MAP)
+        if (c2w_ynode_kind(def) != C2W_Y_MAP)
             return NERR(L, def, "extend '%s': expected {case: [...], else: value} or a value", e->name);
-        const ynode_t *cases = NULL;
-        for (const ynode_t *dk = def->first; dk && dk->next; dk = dk->next->next) {
-            if (y_is(dk, "case")) {
-                cases = dk->next;
-            } else if (y_is(dk, "else")) {
-                if (need_scalar(L, L->file, dk->next, "else") < 0)
+        const c2w_ynode_t *cases = NULL;
+        for (const c2w_ynode_t *dk = c2w_ymap_first(def); dk; dk = c2w_ymap_next(dk)) {
+            if (c2w_ynode_is(dk, "case")) {
+                cases = c2w_ymap_value(dk);
+            } else if (c2w_ynode_is(dk, "else")) {
+                if (need_scalar(L, L->file, c2w_ymap_value(dk), "else") < 0)
                     return -1;
-                if (!(e->otherwise = keep(L, dk->next)))
+                if (!(e->otherwise = keep(L, c2w_ymap_value(dk))))
                     return -1;
             } else {
                 return NERR(L, dk, "extend '%s': unknown key '%.*s' (expected case, else)", e->name, QS(dk));
             }
         }
-        if (y_null(cases))
+        if (c2w_ynode_is_null(cases))
             continue;
-        if (cases->kind != Y_SEQ)
+        if (c2w_ynode_kind(cases) != C2W_Y_SEQ)
             return NERR(L, cases, "extend '%s': case must be a list of {when: ..., then: ...}", e->name);
-        e->cases = arena_array(&L->rs->arena, cases->n ? cases->n : 1, sizeof(*e->cases));
+        size_t n_cases = c2w_ynode_count(cases);
+        e->cases = c2w_arena_array(&L->rs->arena, n_cases ? n_cases : 1, sizeof(*e->cases));
         if (!e->cases)
             return oom(L, L->file);
         scope_t sc = { .kind = SC_CASE, .r = r, .n_ext = i };
-        for (const ynode_t *br = cases->first; br; br = br->next) {
-            if (br->kind != Y_MAP)
+        for (const c2w_ynode_t *br = c2w_yseq_first(cases); br; br = c2w_yseq_next(br)) {
+            if (c2w_ynode_kind(br) != C2W_Y_MAP)
                 return NERR(L, br, "extend '%s': a case must be {when: ..., then: ...}", e->name);
-            const ynode_t *when = NULL, *then = NULL;
-            for (const ynode_t *bk = br->first; bk && bk->next; bk = bk->next->next) {
-                if (y_is(bk, "when"))
-                    when = bk->next;
-                else if (y_is(bk, "then"))
-                    then = bk->next;
+            const c2w_ynode_t *when = NULL, *then = NULL;
+            for (const c2w_ynode_t *bk = c2w_ymap_first(br); bk; bk = c2w_ymap_next(bk)) {
+                if (c2w_ynode_is(bk, "when"))
+                    when = c2w_ymap_value(bk);
+                else if (c2w_ynode_is(bk, "then"))
+                    then = c2w_ymap_value(bk);
                 else
                     return NERR(L, bk, "extend '%s': unknown key '%.*s' in a case (expected when, then)", e->name,
                                 QS(bk));
@@ -1098,7 +790,7 @@ static int compile_extend(load_t *L, c2w_rule_t *r, const ynode_t *ext)
 
 /* A field named in summarize/by: extend fields (which shadow the catalog,
  * as in KQL) then catalog fields. */
-static int resolve_output_field(load_t *L, const c2w_rule_t *r, const ynode_t *n, const char *name, c2w_fref_t *ref,
+static int resolve_output_field(load_t *L, const c2w_rule_t *r, const c2w_ynode_t *n, const char *name, c2w_fref_t *ref,
                                 c2w_type_t *type, const char *what)
 {
     int e = ext_lookup(r, r->n_ext, name);
@@ -1126,7 +818,7 @@ static char *trim(char *s)
 }
 
 /* "count()", "dcount(F)", "sum(F)", "min(F)", "max(F)", "make_set(F, N)". */
-static int compile_agg(load_t *L, const c2w_rule_t *r, const ynode_t *k, const ynode_t *v, c2w_agg_t *a)
+static int compile_agg(load_t *L, const c2w_rule_t *r, const c2w_ynode_t *k, const c2w_ynode_t *v, c2w_agg_t *a)
 {
     if (!valid_name(k))
         return NERR(L, k, "summarize: bad column name '%.*s'", QS(k));
@@ -1135,9 +827,9 @@ static int compile_agg(load_t *L, const c2w_rule_t *r, const ynode_t *k, const y
     if (!(a->name = keep(L, k)))
         return -1;
     char buf[256];
-    if (v->len >= sizeof(buf))
+    if (c2w_ynode_len(v) >= sizeof(buf))
         return NERR(L, v, "summarize: bad aggregate '%.*s'", QS(v));
-    memcpy(buf, v->s, v->len + 1);
+    memcpy(buf, c2w_ynode_str(v), c2w_ynode_len(v) + 1);
     char *fn = trim(buf);
     char *open = strchr(fn, '(');
     size_t blen = strlen(fn);
@@ -1214,15 +906,15 @@ static int compile_agg(load_t *L, const c2w_rule_t *r, const ynode_t *k, const y
     return 0;
 }
 
-static int compile_summarize(load_t *L, c2w_rule_t *r, const ynode_t *s)
+static int compile_summarize(load_t *L, c2w_rule_t *r, const c2w_ynode_t *s)
 {
-    if (s->kind != Y_MAP || s->n == 0)
+    if (c2w_ynode_kind(s) != C2W_Y_MAP || c2w_ynode_count(s) == 0)
         return NERR(L, s, "summarize must be a map Name: aggregate(), with at least one aggregate");
-    r->aggs = arena_array(&L->rs->arena, s->n / 2, sizeof(*r->aggs));
+    r->aggs = c2w_arena_array(&L->rs->arena, c2w_ynode_count(s), sizeof(*r->aggs));
     if (!r->aggs)
         return oom(L, L->file);
-    for (const ynode_t *k = s->first; k && k->next; k = k->next->next) {
-        if (compile_agg(L, r, k, k->next, &r->aggs[r->n_aggs]) < 0)
+    for (const c2w_ynode_t *k = c2w_ymap_first(s); k; k = c2w_ymap_next(k)) {
+        if (compile_agg(L, r, k, c2w_ymap_value(k), &r->aggs[r->n_aggs]) < 0)
             return -1;
         r->n_aggs++;
     }
@@ -1240,44 +932,44 @@ static int by_column(load_t *L, const c2w_rule_t *r, size_t i, c2w_column_t *c)
     const char *name = by_name(r, i);
     c->is_agg = false;
     c->index = (int)i;
-    if (!(c->name = arena_strndup(&L->rs->arena, name, strlen(name))))
+    if (!(c->name = c2w_arena_strndup(&L->rs->arena, name, strlen(name))))
         return oom(L, L->file);
     return 0;
 }
 
-static int compile_by(load_t *L, c2w_rule_t *r, const ynode_t *b)
+static int compile_by(load_t *L, c2w_rule_t *r, const c2w_ynode_t *b)
 {
-    if (y_null(b))
+    if (c2w_ynode_is_null(b))
         return 0;
-    const ynode_t *first = b->kind == Y_SEQ ? b->first : b;
-    size_t n = b->kind == Y_SEQ ? b->n : 1;
-    if (b->kind == Y_MAP)
+    const c2w_ynode_t *first = c2w_ynode_kind(b) == C2W_Y_SEQ ? c2w_yseq_first(b) : b;
+    size_t n = c2w_ynode_kind(b) == C2W_Y_SEQ ? c2w_ynode_count(b) : 1;
+    if (c2w_ynode_kind(b) == C2W_Y_MAP)
         return NERR(L, b, "by must be a list of fields");
-    r->by = arena_array(&L->rs->arena, n ? n : 1, sizeof(*r->by));
+    r->by = c2w_arena_array(&L->rs->arena, n ? n : 1, sizeof(*r->by));
     if (!r->by)
         return oom(L, L->file);
-    for (const ynode_t *it = first; it && r->n_by < n; it = it->next) {
+    for (const c2w_ynode_t *it = first; it && r->n_by < n; it = c2w_yseq_next(it)) {
         if (need_text(L, it, "a by field") < 0)
             return -1;
         c2w_type_t t;
-        if (resolve_output_field(L, r, it, it->s, &r->by[r->n_by], &t, "by") < 0)
+        if (resolve_output_field(L, r, it, c2w_ynode_str(it), &r->by[r->n_by], &t, "by") < 0)
             return -1;
         for (size_t j = 0; j < r->n_by; j++)
             if (r->by[j] == r->by[r->n_by])
-                return NERR(L, it, "by: '%s' is listed twice", it->s);
+                return NERR(L, it, "by: '%s' is listed twice", c2w_ynode_str(it));
         for (size_t j = 0; j < r->n_aggs; j++)
-            if (strcmp(r->aggs[j].name, it->s) == 0)
-                return NERR(L, it, "by: '%s' is also the name of an aggregate", it->s);
+            if (strcmp(r->aggs[j].name, c2w_ynode_str(it)) == 0)
+                return NERR(L, it, "by: '%s' is also the name of an aggregate", c2w_ynode_str(it));
         r->n_by++;
     }
     return 0;
 }
 
-static int compile_project(load_t *L, c2w_rule_t *r, const ynode_t *p)
+static int compile_project(load_t *L, c2w_rule_t *r, const c2w_ynode_t *p)
 {
-    if (y_null(p)) {
+    if (c2w_ynode_is_null(p)) {
         r->n_project = r->n_by + r->n_aggs;
-        r->project = arena_array(&L->rs->arena, r->n_project ? r->n_project : 1, sizeof(*r->project));
+        r->project = c2w_arena_array(&L->rs->arena, r->n_project ? r->n_project : 1, sizeof(*r->project));
         if (!r->project)
             return oom(L, L->file);
         for (size_t i = 0; i < r->n_by; i++)
@@ -1287,21 +979,21 @@ static int compile_project(load_t *L, c2w_rule_t *r, const ynode_t *p)
             r->project[r->n_by + i] = (c2w_column_t){ .name = r->aggs[i].name, .is_agg = true, .index = (int)i };
         return 0;
     }
-    if (p->kind != Y_SEQ || p->n == 0)
+    if (c2w_ynode_kind(p) != C2W_Y_SEQ || c2w_ynode_count(p) == 0)
         return NERR(L, p, "project must be a non-empty list of by fields and aggregates");
-    r->project = arena_array(&L->rs->arena, p->n, sizeof(*r->project));
+    r->project = c2w_arena_array(&L->rs->arena, c2w_ynode_count(p), sizeof(*r->project));
     if (!r->project)
         return oom(L, L->file);
-    for (const ynode_t *it = p->first; it; it = it->next) {
+    for (const c2w_ynode_t *it = c2w_yseq_first(p); it; it = c2w_yseq_next(it)) {
         if (need_text(L, it, "a project column") < 0)
             return -1;
         c2w_column_t *c = &r->project[r->n_project];
         c->index = -1;
         for (size_t i = 0; i < r->n_by && c->index < 0; i++)
-            if (strcmp(by_name(r, i), it->s) == 0 && by_column(L, r, i, c) < 0)
+            if (strcmp(by_name(r, i), c2w_ynode_str(it)) == 0 && by_column(L, r, i, c) < 0)
                 return -1;
         for (size_t i = 0; i < r->n_aggs && c->index < 0; i++) {
-            if (strcmp(r->aggs[i].name, it->s) == 0)
+            if (strcmp(r->aggs[i].name, c2w_ynode_str(it)) == 0)
                 *c = (c2w_column_t){ .name = r->aggs[i].name, .is_agg = true, .index = (int)i };
         }
         if (c->index < 0)
@@ -1314,19 +1006,19 @@ static int compile_project(load_t *L, c2w_rule_t *r, const ynode_t *p)
     return 0;
 }
 
-static int compile_strings(load_t *L, const ynode_t *n, char ***out, size_t *n_out, const char *what)
+static int compile_strings(load_t *L, const c2w_ynode_t *n, char ***out, size_t *n_out, const char *what)
 {
-    if (y_null(n))
+    if (c2w_ynode_is_null(n))
         return 0;
-    const ynode_t *first = n->kind == Y_SEQ ? n->first : n;
-    size_t count = n->kind == Y_SEQ ? n->n : 1;
-    if (n->kind == Y_MAP)
+    const c2w_ynode_t *first = c2w_ynode_kind(n) == C2W_Y_SEQ ? c2w_yseq_first(n) : n;
+    size_t count = c2w_ynode_kind(n) == C2W_Y_SEQ ? c2w_ynode_count(n) : 1;
+    if (c2w_ynode_kind(n) == C2W_Y_MAP)
         return NERR(L, n, "%s must be a list of strings", what);
-    char **v = arena_array(&L->rs->arena, count ? count : 1, sizeof(*v));
+    char **v = c2w_arena_array(&L->rs->arena, count ? count : 1, sizeof(*v));
     if (!v)
         return oom(L, L->file);
     size_t k = 0;
-    for (const ynode_t *it = first; it && k < count; it = it->next) {
+    for (const c2w_ynode_t *it = first; it && k < count; it = c2w_yseq_next(it)) {
         if (need_text(L, it, what) < 0)
             return -1;
         if (!(v[k++] = keep(L, it)))
@@ -1337,15 +1029,15 @@ static int compile_strings(load_t *L, const ynode_t *n, char ***out, size_t *n_o
     return 0;
 }
 
-static int compile_duration(load_t *L, const ynode_t *n, c2w_time_t *out, bool zero_ok, const char *what)
+static int compile_duration(load_t *L, const c2w_ynode_t *n, c2w_time_t *out, bool zero_ok, const char *what)
 {
     if (need_text(L, n, what) < 0)
         return -1;
-    if (zero_ok && strcmp(n->s, "0") == 0) {
+    if (zero_ok && strcmp(c2w_ynode_str(n), "0") == 0) {
         *out = 0;
         return 0;
     }
-    if (!c2w_duration_parse(n->s, out))
+    if (!c2w_duration_parse(c2w_ynode_str(n), out))
         return NERR(L, n, "%s: bad duration '%.*s' (expected a number and a unit: 500ms, 90s, 30m, 24h, 1d)", what,
                     QS(n));
     return 0;
@@ -1377,28 +1069,28 @@ static const char *const rule_keys[K_COUNT] = {
 
 static const char *const severities[] = { "informational", "low", "medium", "high", "critical" };
 
-static int compile_rule(load_t *L, const ynode_t *m, c2w_rule_t *r)
+static int compile_rule(load_t *L, const c2w_ynode_t *m, c2w_rule_t *r)
 {
-    if (m->kind != Y_MAP)
-        return NERR(L, m, "a rule must be a map (id:, title:, ...), not %s", kind_name(m));
-    const ynode_t *key[K_COUNT] = { 0 };
-    for (const ynode_t *k = m->first; k && k->next; k = k->next->next) {
+    if (c2w_ynode_kind(m) != C2W_Y_MAP)
+        return NERR(L, m, "a rule must be a map (id:, title:, ...), not %s", c2w_ynode_kind_name(m));
+    const c2w_ynode_t *key[K_COUNT] = { 0 };
+    for (const c2w_ynode_t *k = c2w_ymap_first(m); k; k = c2w_ymap_next(k)) {
         int i;
         for (i = 0; i < K_COUNT; i++)
-            if (strcmp(rule_keys[i], k->s) == 0)
+            if (strcmp(rule_keys[i], c2w_ynode_str(k)) == 0)
                 break;
         if (i == K_COUNT)
             return NERR(L, k, "unknown rule key '%.*s'", QS(k));
-        key[i] = k->next;
+        key[i] = c2w_ymap_value(k);
     }
     static const int required[] = { K_ID, K_TITLE, K_SEVERITY, K_WINDOW, K_SUMMARIZE };
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
         if (!key[required[i]])
             return NERR(L, m, "rule is missing required key '%s'", rule_keys[required[i]]);
 
-    r->line = m->line;
+    r->line = c2w_ynode_line(m);
     r->attributed_required = true;
-    if (!(r->file = arena_strndup(&L->rs->arena, L->file, strlen(L->file))))
+    if (!(r->file = c2w_arena_strndup(&L->rs->arena, L->file, strlen(L->file))))
         return oom(L, L->file);
 
     if (need_text(L, key[K_ID], "id") < 0 || !(r->id = keep(L, key[K_ID])))
@@ -1410,7 +1102,7 @@ static int compile_rule(load_t *L, const ynode_t *m, c2w_rule_t *r)
     }
     if (need_text(L, key[K_TITLE], "title") < 0 || !(r->title = keep(L, key[K_TITLE])))
         return -1;
-    if (key[K_DESCRIPTION] && !y_null(key[K_DESCRIPTION])) {
+    if (key[K_DESCRIPTION] && !c2w_ynode_is_null(key[K_DESCRIPTION])) {
         if (need_scalar(L, L->file, key[K_DESCRIPTION], "description") < 0
             || !(r->description = keep(L, key[K_DESCRIPTION])))
             return -1;
@@ -1421,7 +1113,7 @@ static int compile_rule(load_t *L, const ynode_t *m, c2w_rule_t *r)
         return -1;
     bool sev_ok = false;
     for (size_t i = 0; i < sizeof(severities) / sizeof(severities[0]); i++)
-        sev_ok = sev_ok || strcmp(severities[i], key[K_SEVERITY]->s) == 0;
+        sev_ok = sev_ok || strcmp(severities[i], c2w_ynode_str(key[K_SEVERITY])) == 0;
     if (!sev_ok)
         return NERR(L, key[K_SEVERITY], "severity must be informational, low, medium, high or critical, not '%.*s'",
                     QS(key[K_SEVERITY]));
@@ -1432,19 +1124,19 @@ static int compile_rule(load_t *L, const ynode_t *m, c2w_rule_t *r)
     if (key[K_SUPPRESS] && compile_duration(L, key[K_SUPPRESS], &r->suppress, true, "suppress") < 0)
         return -1;
     if (key[K_EMIT]) {
-        const ynode_t *e = key[K_EMIT];
-        if (y_is(e, "final"))
+        const c2w_ynode_t *e = key[K_EMIT];
+        if (c2w_ynode_is(e, "final"))
             r->emit = C2W_EMIT_FINAL;
-        else if (y_is(e, "threshold"))
+        else if (c2w_ynode_is(e, "threshold"))
             r->emit = C2W_EMIT_THRESHOLD;
         else
             return NERR(L, e, "emit must be final or threshold");
     }
     if (key[K_ATTRIBUTED]) {
-        const ynode_t *a = key[K_ATTRIBUTED];
-        if (y_is(a, "required"))
+        const c2w_ynode_t *a = key[K_ATTRIBUTED];
+        if (c2w_ynode_is(a, "required"))
             r->attributed_required = true;
-        else if (y_is(a, "optional"))
+        else if (c2w_ynode_is(a, "optional"))
             r->attributed_required = false;
         else
             return NERR(L, a, "attributed must be required or optional");
@@ -1475,50 +1167,40 @@ static int compile_rule(load_t *L, const ynode_t *m, c2w_rule_t *r)
 /* ------------------------------------------------------------------ */
 /* Files and the load.                                                */
 
-static const ynode_t *map_get(const ynode_t *m, const char *key)
-{
-    if (!m || m->kind != Y_MAP)
-        return NULL;
-    for (const ynode_t *k = m->first; k && k->next; k = k->next->next)
-        if (strcmp(k->s, key) == 0)
-            return k->next;
-    return NULL;
-}
-
 /* Checks a file's top level and registers its lists. */
 static int collect_lists(load_t *L, const rule_file_t *f)
 {
     L->file = f->path;
-    const ynode_t *root = f->root;
-    if (!root || y_null(root))
+    const c2w_ynode_t *root = f->root;
+    if (!root || c2w_ynode_is_null(root))
         return errf(L, f->path, 1, 1, "empty rule file (expected lists: and rules:)");
-    if (root->kind != Y_MAP)
-        return NERR(L, root, "a rule file must be a map with lists: and rules:, not %s", kind_name(root));
-    for (const ynode_t *k = root->first; k && k->next; k = k->next->next)
-        if (!y_is(k, "lists") && !y_is(k, "rules"))
+    if (c2w_ynode_kind(root) != C2W_Y_MAP)
+        return NERR(L, root, "a rule file must be a map with lists: and rules:, not %s", c2w_ynode_kind_name(root));
+    for (const c2w_ynode_t *k = c2w_ymap_first(root); k; k = c2w_ymap_next(k))
+        if (!c2w_ynode_is(k, "lists") && !c2w_ynode_is(k, "rules"))
             return NERR(L, k, "unknown top-level key '%.*s' (expected lists, rules)", QS(k));
-    const ynode_t *lists = map_get(root, "lists");
-    if (y_null(lists))
+    const c2w_ynode_t *lists = c2w_ymap_get(root, "lists");
+    if (c2w_ynode_is_null(lists))
         return 0;
-    if (lists->kind != Y_MAP)
+    if (c2w_ynode_kind(lists) != C2W_Y_MAP)
         return NERR(L, lists, "lists must be a map name: [values]");
-    for (const ynode_t *k = lists->first; k && k->next; k = k->next->next) {
-        const ynode_t *v = k->next;
+    for (const c2w_ynode_t *k = c2w_ymap_first(lists); k; k = c2w_ymap_next(k)) {
+        const c2w_ynode_t *v = c2w_ymap_value(k);
         if (!valid_name(k))
             return NERR(L, k, "bad list name '%.*s'", QS(k));
-        const list_def_t *prev = list_find(L, k->s);
+        const list_def_t *prev = list_find(L, c2w_ynode_str(k));
         if (prev)
-            return NERR(L, k, "list '%s' is already defined at %s:%u:%u", k->s, prev->file, prev->key->line,
-                        prev->key->col);
-        if (!y_null(v) && v->kind != Y_SEQ)
-            return NERR(L, v, "list '%s' must be a list [a, b, ...], not %s", k->s, kind_name(v));
-        if (v->kind == Y_SEQ)
-            for (const ynode_t *it = v->first; it; it = it->next)
-                if (it->kind != Y_SCALAR || y_null(it))
-                    return NERR(L, it, "list '%s': items must be single values", k->s);
+            return NERR(L, k, "list '%s' is already defined at %s:%u:%u", c2w_ynode_str(k), prev->file,
+                        c2w_ynode_line(prev->key), c2w_ynode_col(prev->key));
+        if (!c2w_ynode_is_null(v) && c2w_ynode_kind(v) != C2W_Y_SEQ)
+            return NERR(L, v, "list '%s' must be a list [a, b, ...], not %s", c2w_ynode_str(k), c2w_ynode_kind_name(v));
+        if (c2w_ynode_kind(v) == C2W_Y_SEQ)
+            for (const c2w_ynode_t *it = c2w_yseq_first(v); it; it = c2w_yseq_next(it))
+                if (c2w_ynode_kind(it) != C2W_Y_SCALAR || c2w_ynode_is_null(it))
+                    return NERR(L, it, "list '%s': items must be single values", c2w_ynode_str(k));
         if (L->n_lists >= RULE_MAX_LISTS)
             return NERR(L, k, "too many lists (more than %d)", RULE_MAX_LISTS);
-        L->lists[L->n_lists++] = (list_def_t){ .name = k->s, .file = f->path, .key = k, .seq = v };
+        L->lists[L->n_lists++] = (list_def_t){ .name = c2w_ynode_str(k), .file = f->path, .key = k, .seq = v };
     }
     return 0;
 }
@@ -1526,18 +1208,18 @@ static int collect_lists(load_t *L, const rule_file_t *f)
 static int compile_file(load_t *L, const rule_file_t *f)
 {
     L->file = f->path;
-    const ynode_t *rules = map_get(f->root, "rules");
-    const ynode_t *lists = map_get(f->root, "lists");
-    bool has_lists = lists && lists->kind == Y_MAP && lists->n > 0;
-    if (!rules || y_null(rules) || (rules->kind == Y_SEQ && rules->n == 0)) {
+    const c2w_ynode_t *rules = c2w_ymap_get(f->root, "rules");
+    const c2w_ynode_t *lists = c2w_ymap_get(f->root, "lists");
+    bool has_lists = lists && c2w_ynode_kind(lists) == C2W_Y_MAP && c2w_ynode_count(lists) > 0;
+    if (!rules || c2w_ynode_is_null(rules) || (c2w_ynode_kind(rules) == C2W_Y_SEQ && c2w_ynode_count(rules) == 0)) {
         if (has_lists)
             return 0;
-        const ynode_t *at = rules ? rules : f->root;
+        const c2w_ynode_t *at = rules ? rules : f->root;
         return NERR(L, at, "no rules (a file without rules must define lists)");
     }
-    if (rules->kind != Y_SEQ)
+    if (c2w_ynode_kind(rules) != C2W_Y_SEQ)
         return NERR(L, rules, "rules must be a list of rules");
-    for (const ynode_t *it = rules->first; it; it = it->next) {
+    for (const c2w_ynode_t *it = c2w_yseq_first(rules); it; it = c2w_yseq_next(it)) {
         if (L->rs->n_rules >= RULE_MAX_RULES)
             return NERR(L, it, "too many rules (more than %d)", RULE_MAX_RULES);
         c2w_rule_t *r = &L->rs->rules[L->rs->n_rules];
@@ -1569,7 +1251,7 @@ static int list_files(load_t *L, const char *path)
     if (stat(path, &st) != 0)
         return errf(L, path, 1, 1, "cannot open: %s", strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
-        L->files = arena_alloc(&L->tmp, sizeof(*L->files));
+        L->files = c2w_arena_alloc(&L->tmp, sizeof(*L->files));
         if (!L->files)
             return oom(L, path);
         L->files[0].path = path;
@@ -1579,7 +1261,7 @@ static int list_files(load_t *L, const char *path)
     DIR *d = opendir(path);
     if (!d)
         return errf(L, path, 1, 1, "cannot open directory: %s", strerror(errno));
-    const char **names = arena_array(&L->tmp, RULE_MAX_FILES, sizeof(*names));
+    const char **names = c2w_arena_array(&L->tmp, RULE_MAX_FILES, sizeof(*names));
     if (!names) {
         closedir(d);
         return oom(L, path);
@@ -1596,7 +1278,7 @@ static int list_files(load_t *L, const char *path)
             return errf(L, path, 1, 1, "too many rule files (more than %d)", RULE_MAX_FILES);
         }
         size_t nlen = strlen(de->d_name);
-        char *full = arena_alloc(&L->tmp, plen + nlen + 2);
+        char *full = c2w_arena_alloc(&L->tmp, plen + nlen + 2);
         if (!full) {
             closedir(d);
             return oom(L, path);
@@ -1611,7 +1293,7 @@ static int list_files(load_t *L, const char *path)
     if (n == 0)
         return errf(L, path, 1, 1, "no *.yaml or *.yml rule files in this directory");
     qsort(names, n, sizeof(*names), cmp_str);
-    L->files = arena_array(&L->tmp, n, sizeof(*L->files));
+    L->files = c2w_arena_array(&L->tmp, n, sizeof(*L->files));
     if (!L->files)
         return oom(L, path);
     for (size_t i = 0; i < n; i++)
@@ -1620,12 +1302,10 @@ static int list_files(load_t *L, const char *path)
     return 0;
 }
 
-static size_t count_children(const ynode_t *root, const char *key)
+static size_t count_children(const c2w_ynode_t *root, const char *key)
 {
-    const ynode_t *n = map_get(root, key);
-    if (!n)
-        return 0;
-    return n->kind == Y_MAP ? n->n / 2 : n->kind == Y_SEQ ? n->n : 0;
+    const c2w_ynode_t *n = c2w_ymap_get(root, key);
+    return n ? c2w_ynode_count(n) : 0;
 }
 
 int c2w_ruleset_load(const char *path, c2w_ruleset_t **out, char *errbuf, size_t errlen)
@@ -1644,13 +1324,13 @@ int c2w_ruleset_load(const char *path, c2w_ruleset_t **out, char *errbuf, size_t
 
     size_t n_rules = 0, n_lists = 0;
     for (size_t i = 0; i < L.n_files; i++) {
-        if (parse_file(&L, L.files[i].path, &L.files[i].root) < 0)
+        if (parse_file(&L, &L.files[i]) < 0)
             goto out_fail;
         n_rules += count_children(L.files[i].root, "rules");
         n_lists += count_children(L.files[i].root, "lists");
     }
-    L.lists = arena_array(&L.tmp, n_lists ? n_lists : 1, sizeof(*L.lists));
-    L.rs->rules = arena_array(&L.rs->arena, n_rules ? n_rules : 1, sizeof(*L.rs->rules));
+    L.lists = c2w_arena_array(&L.tmp, n_lists ? n_lists : 1, sizeof(*L.lists));
+    L.rs->rules = c2w_arena_array(&L.rs->arena, n_rules ? n_rules : 1, sizeof(*L.rs->rules));
     if (!L.lists || !L.rs->rules) {
         oom(&L, path);
         goto out_fail;
@@ -1665,12 +1345,14 @@ int c2w_ruleset_load(const char *path, c2w_ruleset_t **out, char *errbuf, size_t
         errf(&L, path, 1, 1, "no rules found");
         goto out_fail;
     }
-    arena_free(&L.tmp);
+    free_docs(&L);
+    c2w_arena_free(&L.tmp);
     *out = L.rs;
     return 0;
 
 out_fail:
-    arena_free(&L.tmp);
+    free_docs(&L);
+    c2w_arena_free(&L.tmp);
     c2w_ruleset_free(L.rs);
     return -1;
 }

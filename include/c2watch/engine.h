@@ -19,6 +19,8 @@ typedef struct c2w_engine_opts {
     size_t max_groups; /* live groups over all rules; default 1 000 000 */
     size_t max_contribs; /* contributions kept per group; default 100 000 */
     size_t max_evidence; /* uids / community ids per alert; default 10 */
+    c2w_refs_ops_t refs; /* told of the sources of every live contribution and
+                            of each suppressing alert's trigger */
 } c2w_engine_opts_t;
 
 typedef struct c2w_engine_stats {

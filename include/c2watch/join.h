@@ -22,6 +22,7 @@ typedef struct c2w_join_opts {
     size_t max_procs; /* event 1 and event 22 enrichment entries; default 200 000 */
     size_t max_hosts; /* hosts with a clock estimate; default 100 000 */
     uint16_t ephemeral_min; /* source ports >= this give clock samples; default 49152 */
+    c2w_refs_ops_t refs; /* told of every flow and event the join keeps waiting */
 } c2w_join_opts_t;
 
 typedef struct c2w_join_stats {
@@ -71,6 +72,11 @@ bool c2w_join_sensor_time(const c2w_join_t *j, const char *host, c2w_time_t host
  * without a clock sample may be up to max_offset late in sensor time, so
  * it waits that much longer. */
 void c2w_join_advance(c2w_join_t *j, c2w_time_t watermark);
+/* Quiet input: decides every waiting flow now, as if the watermark had
+ * passed its decision time (a flow with no fitting event keeps waiting for
+ * one until ttl). Used when every source has been idle for a while: with
+ * nothing arriving, no nearer event can come. */
+void c2w_join_settle(c2w_join_t *j);
 /* End of input: every pending flow is emitted unattributed. */
 void c2w_join_flush(c2w_join_t *j);
 

@@ -31,6 +31,7 @@ typedef struct c2w_pipeline_opts {
     void *flow_ctx;
     c2w_reject_fn on_reject; /* may be NULL */
     void *reject_ctx;
+    c2w_refs_ops_t refs; /* source references held by join and engine */
 } c2w_pipeline_opts_t;
 
 typedef struct c2w_source_stats {
@@ -69,7 +70,11 @@ void c2w_pipeline_reject(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_reject_t 
                          const char *detail);
 /* decode + push. */
 void c2w_pipeline_feed(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len);
+/* decode + push of a record read at ref (partition and offset). */
+void c2w_pipeline_feed_ref(c2w_pipeline_t *p, c2w_source_kind_t src, const char *buf, size_t len, c2w_srcref_t ref);
 
+/* Every source is quiet: waiting flows are decided now (c2w_join_settle). */
+void c2w_pipeline_settle(c2w_pipeline_t *p);
 /* End of input: pending flows leave the join unattributed, final rules
  * emit. Call once. */
 void c2w_pipeline_finish(c2w_pipeline_t *p);

@@ -32,6 +32,23 @@ typedef struct c2w_ip {
 
 enum { C2W_PROTO_ICMP = 1, C2W_PROTO_TCP = 6, C2W_PROTO_UDP = 17 };
 
+/* Where a record came from: an input partition (1-based index into the
+ * caller's table; 0 = none, e.g. a file) and its offset there. Stateful
+ * stages hold the references of what they keep, so that the earliest
+ * offset still contributing to live state is known and can be replayed
+ * after a restart. */
+typedef struct c2w_srcref {
+    uint32_t part;
+    int64_t off;
+} c2w_srcref_t;
+
+/* Hold / release callbacks for source references; NULL functions = none. */
+typedef struct c2w_refs_ops {
+    void (*hold)(void *ctx, c2w_srcref_t ref);
+    void (*drop)(void *ctx, c2w_srcref_t ref);
+    void *ctx;
+} c2w_refs_ops_t;
+
 /* One connection seen by the sensor (Zeek conn or Suricata flow). */
 typedef struct c2w_flow {
     c2w_time_t ts; /* connection start, sensor clock */
@@ -44,6 +61,7 @@ typedef struct c2w_flow {
     uint64_t orig_bytes, resp_bytes; /* absent = 0 */
     double duration; /* seconds, absent = 0 */
     char *service, *community_id, *history, *path; /* optional evidence */
+    c2w_srcref_t src; /* where it was read; zero = not tracked */
 } c2w_flow_t;
 
 /* Sysmon event 3: a network connection seen on the host. */
@@ -59,6 +77,7 @@ typedef struct c2w_netconn {
     c2w_ip_t src_ip, dst_ip;
     uint16_t src_port, dst_port;
     char *dst_hostname; /* DestinationHostname, NULL when "-" or absent */
+    c2w_srcref_t src; /* where it was read; zero = not tracked */
 } c2w_netconn_t;
 
 /* Sysmon event 1 (process create) and 5 (process terminated). */
@@ -138,6 +157,7 @@ typedef struct c2w_attributed {
     const char *command_line; /* from event 1 when seen */
     const char *parent_image; /* from event 1 when seen */
     const char *remote_url; /* DestinationHostname or event 22 query */
+    c2w_srcref_t ev_src; /* the Sysmon event's source (the flow's is flow->src) */
 } c2w_attributed_t;
 
 /* Basename of a Windows or POSIX path (split on both separators). */

@@ -1,0 +1,1025 @@
+/*
+ * kafka.c — the streaming service (SPEC §8).
+ *
+ * One thread: consume a batch, feed the pipeline, produce what it emits,
+ * commit. Three rules keep it at-least-once without losing an alert:
+ *
+ *  1. Commit after delivery. Every produced message belongs to an epoch; a
+ *     snapshot of the consumer positions closes an epoch, and is committed
+ *     only when every message of it and of the epochs before it has been
+ *     acknowledged (acks=all, idempotent producer).
+ *  2. State is rebuilt by replay. Each commit carries, in the partition's
+ *     offset metadata, the earliest offset that still contributes to live
+ *     state (join waits, window contributions, suppressing alerts; see
+ *     offsets.h). On assignment the partition is read from there, silently,
+ *     up to the committed offset.
+ *  3. Replay is global. A partition that has caught up is paused until all
+ *     have, so that no live record is processed while alerts are muted.
+ *
+ * An alert that is produced again after a crash carries the same alert_id
+ * (alert.h), so consumers can drop the duplicate.
+ */
+#include "c2watch/kafka.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "c2watch/offsets.h"
+#include "c2watch/pipeline.h"
+#include "c2watch/rule.h"
+#include "c2watch/source.h"
+
+#define C2W_EPOCHS 64 /* snapshots awaiting delivery at most */
+#define C2W_META_PREFIX "c2w1 "
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static c2w_time_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (c2w_time_t)ts.tv_sec * C2W_USEC + ts.tv_nsec / 1000;
+}
+
+/* ---- configuration ---- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errbuf, size_t errlen)
+{
+    char err[512];
+    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message names the property; it never echoes values
+         * except for enumerations, and our own text names only the key. */
+        snprintf(errbuf, errlen, "kafka property %s: %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_props(rd_kafka_conf_t *conf, const c2w_props_t *p, char *errbuf, size_t errlen)
+{
+    for (size_t i = 0; p && i < p->n; i++)
+        if (conf_set(conf, p->keys[i], p->vals[i], errbuf, errlen))
+            return -1;
+    return 0;
+}
+
+rd_kafka_conf_t *c2w_kafka_conf(const c2w_config_t *cfg, const c2w_props_t *extra, char *errbuf, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (cfg->brokers && *cfg->brokers && conf_set(conf, "bootstrap.servers", cfg->brokers, errbuf, errlen))
+        goto out_destroy;
+    if (cfg->client_id && *cfg->client_id && conf_set(conf, "client.id", cfg->client_id, errbuf, errlen))
+        goto out_destroy;
+    if (conf_props(conf, &cfg->props, errbuf, errlen) || conf_props(conf, extra, errbuf, errlen))
+        goto out_destroy;
+    return conf;
+out_destroy:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* ---- the service ---- */
+
+typedef struct tpart {
+    char *topic;
+    int32_t partition;
+    c2w_source_kind_t kind;
+    int64_t position; /* next offset to read; -1 before the first message */
+    int64_t replay_until; /* committed offset at assignment; -1: nothing to replay */
+    int64_t eof_at; /* offset of the last end-of-partition event, -1 */
+    bool replaying, paused;
+} tpart;
+
+typedef struct snapshot {
+    uint64_t epoch;
+    int64_t *pos, *earliest; /* per partition */
+} snapshot;
+
+typedef struct svc {
+    const c2w_service_opts_t *o;
+    const c2w_config_t *cfg;
+    rd_kafka_t *rkc, *rkp;
+    rd_kafka_queue_t *q;
+    c2w_ruleset_t *rules;
+    c2w_pipeline_t *pipe;
+    c2w_offsets_t *offs;
+    tpart *tps;
+    size_t n_tps;
+    size_t n_replaying;
+    /* delivery accounting */
+    uint64_t epoch;
+    int64_t outstanding[C2W_EPOCHS];
+    snapshot snaps[C2W_EPOCHS];
+    size_t snap_head, n_snaps;
+    bool fatal;
+    char fatal_msg[256];
+    /* per source kind */
+    int64_t last_record_ms[C2W_SRC_COUNT];
+    bool kind_assigned[C2W_SRC_COUNT], kind_idle[C2W_SRC_COUNT];
+    bool settled; /* every source idle and waiting flows decided */
+    /* counters */
+    uint64_t alerts_produced, alerts_muted, deadletters, flows_out, delivered, delivery_failed, commits;
+    c2w_buf_t buf;
+    char errbuf[512];
+} svc;
+
+static void svc_fail(svc *s, const char *fmt, const char *arg)
+{
+    if (!s->fatal) {
+        snprintf(s->fatal_msg, sizeof(s->fatal_msg), fmt, arg);
+        s->fatal = true;
+    }
+}
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    (void)rk;
+    svc *s = opaque;
+    uint64_t epoch = (uint64_t)(uintptr_t)rkm->_private;
+    s->outstanding[epoch % C2W_EPOCHS]--;
+    if (rkm->err) {
+        s->delivery_failed++;
+        svc_fail(s, "delivery failed for good: %s", rd_kafka_err2str(rkm->err));
+    } else {
+        s->delivered++;
+    }
+}
+
+/* Produces one message in the current epoch. */
+static void produce(svc *s, const char *topic, const char *key, size_t klen, const char *val, size_t vlen,
+                    rd_kafka_headers_t *hdrs)
+{
+    for (;;) {
+        /* the RD_KAFKA_V_* macros are comma expressions: no ?: between them */
+        rd_kafka_resp_err_t err;
+        if (hdrs)
+            err = rd_kafka_producev(s->rkp, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)s->epoch), RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_END);
+        else
+            err = rd_kafka_producev(s->rkp, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)s->epoch), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(s->rkp, 100);
+            continue;
+        }
+        if (err) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            svc_fail(s, "produce failed: %s", rd_kafka_err2str(err));
+            return;
+        }
+        s->outstanding[s->epoch % C2W_EPOCHS]++;
+        return;
+    }
+}
+
+static void on_alert(void *ctx, const c2w_alert_t *a)
+{
+    svc *s = ctx;
+    if (s->n_replaying) {
+        s->alerts_muted++; /* already delivered before the restart */
+        return;
+    }
+    c2w_buf_reset(&s->buf);
+    if (c2w_alert_to_json(a, wall_us(), &s->buf) != 0) {
+        svc_fail(s, "%s", "out of memory encoding an alert");
+        return;
+    }
+    produce(s, s->cfg->topic_alerts, a->group_key, strlen(a->group_key), s->buf.data, s->buf.len - 1, NULL);
+    s->alerts_produced++;
+}
+
+static void on_flow(void *ctx, const c2w_attributed_t *a)
+{
+    svc *s = ctx;
+    if (s->n_replaying || !s->cfg->topic_flows || !*s->cfg->topic_flows)
+        return;
+    c2w_buf_reset(&s->buf);
+    if (c2w_attributed_to_json(a, &s->buf) != 0)
+        return;
+    const char *key = a->device ? a->device : "";
+    produce(s, s->cfg->topic_flows, key, strlen(key), s->buf.data, s->buf.len - 1, NULL);
+    s->flows_out++;
+}
+
+static void on_reject(void *ctx, c2w_source_kind_t src, const char *buf, size_t len, const c2w_dec_result_t *res)
+{
+    svc *s = ctx;
+    if (s->n_replaying || !s->cfg->topic_deadletter || !*s->cfg->topic_deadletter)
+        return;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    const char *reason = c2w_reject_name((c2w_reject_t)res->reason);
+    rd_kafka_header_add(h, "c2watch.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "c2watch.detail", -1, res->detail, -1);
+    rd_kafka_header_add(h, "c2watch.source", -1, c2w_source_name(src), -1);
+    produce(s, s->cfg->topic_deadletter, NULL, 0, buf, len, h);
+    s->deadletters++;
+}
+
+static c2w_source_kind_t topic_kind(const c2w_config_t *cfg, const char *topic, bool *ok)
+{
+    *ok = true;
+    if (cfg->topic_zeek && strcmp(topic, cfg->topic_zeek) == 0)
+        return C2W_SRC_ZEEK;
+    if (cfg->topic_sysmon && strcmp(topic, cfg->topic_sysmon) == 0)
+        return C2W_SRC_SYSMON;
+    if (cfg->topic_eve && strcmp(topic, cfg->topic_eve) == 0)
+        return C2W_SRC_EVE;
+    *ok = false;
+    return C2W_SRC_ZEEK;
+}
+
+static void snapshots_clear(svc *s)
+{
+    for (size_t i = 0; i < C2W_EPOCHS; i++) {
+        free(s->snaps[i].pos);
+        free(s->snaps[i].earliest);
+        s->snaps[i].pos = s->snaps[i].earliest = NULL;
+    }
+    s->snap_head = s->n_snaps = 0;
+}
+
+static void state_free(svc *s)
+{
+    c2w_pipeline_free(s->pipe);
+    s->pipe = NULL;
+    c2w_offsets_free(s->offs);
+    s->offs = NULL;
+    for (size_t i = 0; i < s->n_tps; i++)
+        free(s->tps[i].topic);
+    free(s->tps);
+    s->tps = NULL;
+    s->n_tps = s->n_replaying = 0;
+    snapshots_clear(s);
+}
+
+static int64_t parse_meta(const rd_kafka_topic_partition_t *p)
+{
+    char tmp[64];
+    size_t plen = strlen(C2W_META_PREFIX);
+    if (!p->metadata || p->metadata_size <= plen || p->metadata_size >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, p->metadata, p->metadata_size);
+    tmp[p->metadata_size] = '\0';
+    if (strncmp(tmp, C2W_META_PREFIX, plen) != 0)
+        return -1;
+    char *end;
+    long long v = strtoll(tmp + plen, &end, 10);
+    return *end == '\0' && v >= 0 ? v : -1;
+}
+
+/* New state for a new assignment: fetch committed offsets and their
+ * metadata, start each partition at its earliest live offset. */
+static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
+{
+    state_free(s);
+    rd_kafka_resp_err_t err = rd_kafka_committed(s->rkc, parts, 10000);
+    if (err) {
+        svc_fail(s, "fetching committed offsets: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    s->tps = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof(*s->tps));
+    s->offs = c2w_offsets_new((size_t)parts->cnt);
+    if (!s->tps || !s->offs) {
+        svc_fail(s, "%s", "out of memory");
+        return -1;
+    }
+    memset(s->kind_assigned, 0, sizeof(s->kind_assigned));
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        tpart *t = &s->tps[s->n_tps++];
+        bool ok;
+        t->topic = strdup(p->topic);
+        t->partition = p->partition;
+        t->kind = topic_kind(s->cfg, p->topic, &ok);
+        t->position = -1;
+        t->eof_at = -1;
+        t->replay_until = -1;
+        int64_t committed = p->offset >= 0 ? p->offset : -1;
+        int64_t earliest = parse_meta(p);
+        if (committed >= 0) {
+            t->replay_until = committed;
+            if (earliest >= 0 && earliest < committed) {
+                p->offset = earliest;
+                t->replaying = true;
+                s->n_replaying++;
+            }
+        } else {
+            p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        }
+        s->kind_assigned[t->kind] = true;
+    }
+    c2w_pipeline_opts_t po = { 0 };
+    po.decode = s->cfg->decode;
+    po.join = s->cfg->join;
+    po.engine = s->cfg->engine;
+    po.engine.emit_default = C2W_EMIT_THRESHOLD;
+    po.rules = s->rules;
+    po.on_alert = on_alert;
+    po.alert_ctx = s;
+    po.on_flow = on_flow;
+    po.flow_ctx = s;
+    po.on_reject = on_reject;
+    po.reject_ctx = s;
+    po.refs = c2w_offsets_ops(s->offs);
+    s->pipe = c2w_pipeline_new(&po);
+    if (!s->pipe) {
+        svc_fail(s, "%s", "out of memory");
+        return -1;
+    }
+    int64_t now = mono_ms();
+    for (int k = 0; k < C2W_SRC_COUNT; k++) {
+        s->last_record_ms[k] = now;
+        s->kind_idle[k] = false;
+        if (s->kind_assigned[k])
+            c2w_pipeline_source_open(s->pipe, (c2w_source_kind_t)k);
+    }
+    err = rd_kafka_assign(s->rkc, parts);
+    if (err) {
+        svc_fail(s, "assign: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    fprintf(stderr, "c2watch: assigned %d partition%s, %zu replaying to rebuild state\n", parts->cnt,
+            parts->cnt == 1 ? "" : "s", s->n_replaying);
+    return 0;
+}
+
+/* ---- snapshots and commits ---- */
+
+static void take_snapshot(svc *s)
+{
+    if (s->n_replaying || !s->pipe || s->n_snaps == C2W_EPOCHS)
+        return;
+    snapshot *sn = &s->snaps[(s->snap_head + s->n_snaps) % C2W_EPOCHS];
+    free(sn->pos);
+    free(sn->earliest);
+    sn->pos = malloc((s->n_tps ? s->n_tps : 1) * sizeof(*sn->pos));
+    sn->earliest = malloc((s->n_tps ? s->n_tps : 1) * sizeof(*sn->earliest));
+    if (!sn->pos || !sn->earliest)
+        return;
+    for (size_t i = 0; i < s->n_tps; i++) {
+        sn->pos[i] = s->tps[i].position;
+        sn->earliest[i] = c2w_offsets_earliest(s->offs, (uint32_t)i + 1);
+    }
+    sn->epoch = s->epoch++;
+    s->outstanding[s->epoch % C2W_EPOCHS] = 0;
+    s->n_snaps++;
+}
+
+static bool snapshot_delivered(const svc *s, const snapshot *sn)
+{
+    for (uint64_t e = sn->epoch + 1 > C2W_EPOCHS ? sn->epoch + 1 - C2W_EPOCHS : 0; e <= sn->epoch; e++)
+        if (s->outstanding[e % C2W_EPOCHS] > 0)
+            return false;
+    return true;
+}
+
+static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n_tps);
+    for (size_t i = 0; i < s->n_tps; i++) {
+        if (sn->pos[i] < 0)
+            continue;
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_add(l, s->tps[i].topic, s->tps[i].partition);
+        p->offset = sn->pos[i];
+        char meta[48];
+        int64_t early = sn->earliest[i] >= 0 && sn->earliest[i] < sn->pos[i] ? sn->earliest[i] : sn->pos[i];
+        int n = snprintf(meta, sizeof(meta), C2W_META_PREFIX "%" PRId64, early);
+        p->metadata = malloc((size_t)n);
+        if (p->metadata) {
+            memcpy(p->metadata, meta, (size_t)n);
+            p->metadata_size = (size_t)n;
+        }
+    }
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (l->cnt)
+        err = rd_kafka_commit(s->rkc, l, sync ? 0 : 1);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        fprintf(stderr, "c2watch: commit failed: %s (retried at the next interval)\n", rd_kafka_err2str(err));
+        return -1;
+    }
+    s->commits++;
+    return 0;
+}
+
+/* Commits the newest snapshot whose messages are all delivered. */
+static void try_commit(svc *s, bool sync)
+{
+    const snapshot *ready = NULL;
+    while (s->n_snaps && !s->fatal) {
+        const snapshot *sn = &s->snaps[s->snap_head];
+        if (!snapshot_delivered(s, sn))
+            break;
+        ready = sn;
+        s->snap_head = (s->snap_head + 1) % C2W_EPOCHS;
+        s->n_snaps--;
+    }
+    if (ready)
+        commit_snapshot(s, ready, sync);
+}
+
+/* Flushes the producer (bounded), then commits what is delivered. */
+static void drain_and_commit(svc *s, int timeout_ms)
+{
+    take_snapshot(s);
+    rd_kafka_flush(s->rkp, timeout_ms);
+    try_commit(s, true);
+}
+
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        fprintf(stderr, "c2watch: commit failed: %s\n", rd_kafka_err2str(err));
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    svc *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        svc_assign(s, parts);
+        return;
+    }
+    if (s->pipe)
+        drain_and_commit(s, 5000);
+    state_free(s);
+    rd_kafka_assign(rk, NULL);
+}
+
+/* ---- replay gating ---- */
+
+static void pause_one(svc *s, tpart *t, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+    if (pause)
+        rd_kafka_pause_partitions(s->rkc, l);
+    else
+        rd_kafka_resume_partitions(s->rkc, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    t->paused = pause;
+}
+
+static void replay_done(svc *s, tpart *t)
+{
+    t->replaying = false;
+    s->n_replaying--;
+    if (s->n_replaying) {
+        pause_one(s, t, true); /* wait for the others to catch up */
+        return;
+    }
+    for (size_t i = 0; i < s->n_tps; i++)
+        if (s->tps[i].paused)
+            pause_one(s, &s->tps[i], false);
+    fprintf(stderr, "c2watch: state rebuilt, live from the committed offsets\n");
+}
+
+/* ---- messages ---- */
+
+static tpart *find_tp(svc *s, const char *topic, int32_t partition, size_t *idx)
+{
+    for (size_t i = 0; i < s->n_tps; i++)
+        if (s->tps[i].partition == partition && strcmp(s->tps[i].topic, topic) == 0) {
+            *idx = i;
+            return &s->tps[i];
+        }
+    return NULL;
+}
+
+static void handle(svc *s, rd_kafka_message_t *rkm)
+{
+    if (!rkm->rkt) {
+        if (rkm->err)
+            fprintf(stderr, "c2watch: consumer: %s\n", rd_kafka_message_errstr(rkm));
+        return;
+    }
+    size_t idx;
+    tpart *t = find_tp(s, rd_kafka_topic_name(rkm->rkt), rkm->partition, &idx);
+    if (!t || !s->pipe)
+        return;
+    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        t->eof_at = rkm->offset;
+        if (t->position < rkm->offset)
+            t->position = rkm->offset;
+        if (t->replaying && t->position >= t->replay_until)
+            replay_done(s, t);
+        return;
+    }
+    if (rkm->err) {
+        fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
+        return;
+    }
+    if (t->replaying && rkm->offset >= t->replay_until) {
+        /* a paused partition's stale message, or the log was shorter */
+        replay_done(s, t);
+    }
+    t->position = rkm->offset + 1;
+    t->eof_at = -1;
+    s->last_record_ms[t->kind] = mono_ms();
+    s->settled = false;
+    if (s->kind_idle[t->kind]) {
+        s->kind_idle[t->kind] = false;
+        c2w_pipeline_source_open(s->pipe, t->kind);
+    }
+    c2w_srcref_t ref = { (uint32_t)idx + 1, rkm->offset };
+    const char *buf = rkm->payload ? rkm->payload : "";
+    c2w_pipeline_feed_ref(s->pipe, t->kind, buf, rkm->len, ref);
+    if (t->replaying && t->position >= t->replay_until)
+        replay_done(s, t);
+}
+
+/* A source kind whose partitions are all silent for idle_timeout (or all
+ * at their end, with exit_at_end) stops holding the watermark back. */
+static void check_idle(svc *s)
+{
+    int64_t now = mono_ms();
+    bool all_idle = true;
+    for (int k = 0; k < C2W_SRC_COUNT; k++) {
+        if (!s->kind_assigned[k] || s->kind_idle[k])
+            continue;
+        bool all_eof = true;
+        for (size_t i = 0; i < s->n_tps; i++)
+            if (s->tps[i].kind == (c2w_source_kind_t)k && s->tps[i].eof_at < 0)
+                all_eof = false;
+        bool idle = now - s->last_record_ms[k] > s->cfg->idle_timeout / 1000;
+        if ((s->o->exit_at_end && all_eof) || idle) {
+            s->kind_idle[k] = true;
+            c2w_pipeline_source_done(s->pipe, (c2w_source_kind_t)k);
+        } else {
+            all_idle = false;
+        }
+    }
+    /* Nothing arrives at all: decide the flows that wait for a nearer
+     * event now, rather than when the stream moves on. */
+    if (all_idle && !s->settled && !s->n_replaying) {
+        c2w_pipeline_settle(s->pipe);
+        s->settled = true;
+    }
+}
+
+static bool at_end(const svc *s)
+{
+    if (!s->pipe || s->n_replaying || s->n_tps == 0)
+        return false;
+    for (size_t i = 0; i < s->n_tps; i++)
+        if (s->tps[i].eof_at < 0 || s->tps[i].position < s->tps[i].eof_at)
+            return false;
+    return true;
+}
+
+/* ---- statistics ---- */
+
+static void print_stats(svc *s)
+{
+    if (!s->pipe)
+        return;
+    c2w_buf_t b = { 0 };
+    int64_t lag = 0;
+    for (size_t i = 0; i < s->n_tps; i++) {
+        int64_t lo, hi;
+        if (s->tps[i].position >= 0 &&
+            rd_kafka_get_watermark_offsets(s->rkc, s->tps[i].topic, s->tps[i].partition, &lo, &hi) == 0 &&
+            hi > s->tps[i].position)
+            lag += hi - s->tps[i].position;
+    }
+    char line[512];
+    if (s->o->stats_json) {
+        c2w_pipeline_stats_json(s->pipe, &b);
+        if (b.len)
+            b.data[--b.len] = '\0'; /* reopen the object */
+        snprintf(line, sizeof(line),
+                 ",\"kafka\":{\"partitions\":%zu,\"replaying\":%zu,\"lag\":%" PRId64 ",\"alerts_produced\":%" PRIu64
+                 ",\"alerts_muted\":%" PRIu64 ",\"deadletters\":%" PRIu64 ",\"flows\":%" PRIu64
+                 ",\"delivered\":%" PRIu64 ",\"delivery_failed\":%" PRIu64 ",\"commits\":%" PRIu64
+                 ",\"state_refs\":%" PRIu64 ",\"positions\":[",
+                 s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs));
+        c2w_buf_puts(&b, line);
+        for (size_t i = 0; i < s->n_tps; i++) {
+            snprintf(line, sizeof(line), "%s{\"topic\":", i ? "," : "");
+            c2w_buf_puts(&b, line);
+            c2w_json_string(&b, s->tps[i].topic);
+            snprintf(line, sizeof(line), ",\"partition\":%d,\"position\":%" PRId64 ",\"earliest_live\":%" PRId64 "}",
+                     s->tps[i].partition, s->tps[i].position, c2w_offsets_earliest(s->offs, (uint32_t)i + 1));
+            c2w_buf_puts(&b, line);
+        }
+        c2w_buf_puts(&b, "]}}\n");
+    } else {
+        c2w_pipeline_stats_text(s->pipe, &b);
+        snprintf(line, sizeof(line),
+                 "c2watch: kafka  partitions %zu replaying %zu lag %" PRId64 " alerts produced %" PRIu64
+                 " muted %" PRIu64 " deadletters %" PRIu64 " flows %" PRIu64 " delivered %" PRIu64
+                 " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 "\n",
+                 s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs));
+        c2w_buf_puts(&b, line);
+        for (size_t i = 0; i < s->n_tps; i++) {
+            snprintf(line, sizeof(line), "c2watch: commit %s[%d] position %" PRId64 " earliest live %" PRId64 "\n",
+                     s->tps[i].topic, s->tps[i].partition, s->tps[i].position,
+                     c2w_offsets_earliest(s->offs, (uint32_t)i + 1));
+            c2w_buf_puts(&b, line);
+        }
+    }
+    if (b.data)
+        fputs(b.data, stderr);
+    fflush(stderr);
+    c2w_buf_free(&b);
+}
+
+/* ---- setup ---- */
+
+static const char *const consumer_defaults[][2] = {
+    { "enable.auto.commit", "false" },
+    { "enable.auto.offset.store", "false" },
+    { "auto.offset.reset", "earliest" },
+    { "enable.partition.eof", "true" },
+};
+
+static const char *const producer_defaults[][2] = {
+    { "enable.idempotence", "true" },
+    { "acks", "all" },
+    { "linger.ms", "5" },
+};
+
+static rd_kafka_t *make_client(svc *s, rd_kafka_type_t type, char *errbuf, size_t errlen)
+{
+    const c2w_config_t *cfg = s->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *const(*defs)[2] = type == RD_KAFKA_CONSUMER ? consumer_defaults : producer_defaults;
+    size_t ndefs = type == RD_KAFKA_CONSUMER ? sizeof(consumer_defaults) / sizeof(consumer_defaults[0])
+                                             : sizeof(producer_defaults) / sizeof(producer_defaults[0]);
+    for (size_t i = 0; i < ndefs; i++)
+        if (conf_set(conf, defs[i][0], defs[i][1], errbuf, errlen))
+            goto out_destroy;
+    if ((cfg->brokers && *cfg->brokers && conf_set(conf, "bootstrap.servers", cfg->brokers, errbuf, errlen)) ||
+        (cfg->client_id && *cfg->client_id && conf_set(conf, "client.id", cfg->client_id, errbuf, errlen)) ||
+        conf_props(conf, &cfg->props, errbuf, errlen) ||
+        conf_props(conf, type == RD_KAFKA_CONSUMER ? &cfg->consumer_props : &cfg->producer_props, errbuf, errlen))
+        goto out_destroy;
+    if (type == RD_KAFKA_CONSUMER) {
+        if (conf_set(conf, "group.id", cfg->group, errbuf, errlen))
+            goto out_destroy;
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    } else {
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    }
+    rd_kafka_conf_set_opaque(conf, s);
+    char err[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    if (!rk) {
+        snprintf(errbuf, errlen, "%s", err);
+        goto out_destroy;
+    }
+    return rk; /* conf now owned by rk */
+out_destroy:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* The input topics' partitions, from the cluster's metadata. */
+static rd_kafka_topic_partition_list_t *all_partitions(svc *s, const char *const *topics, size_t n, char *errbuf,
+                                                       size_t errlen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(s->rkc, 1, NULL, &md, 10000);
+    if (err) {
+        snprintf(errbuf, errlen, "metadata: %s", rd_kafka_err2str(err));
+        return NULL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    for (size_t k = 0; k < n; k++) {
+        bool found = false;
+        for (int i = 0; i < md->topic_cnt; i++) {
+            const rd_kafka_metadata_topic_t *t = &md->topics[i];
+            if (strcmp(t->topic, topics[k]) != 0 || t->err)
+                continue;
+            found = true;
+            for (int p = 0; p < t->partition_cnt; p++)
+                rd_kafka_topic_partition_list_add(l, t->topic, t->partitions[p].id);
+        }
+        if (!found)
+            fprintf(stderr, "c2watch: topic %s does not exist (yet): not read\n", topics[k]);
+    }
+    rd_kafka_metadata_destroy(md);
+    return l;
+}
+
+int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
+{
+    svc s;
+    memset(&s, 0, sizeof(s));
+    s.o = o;
+    s.cfg = o->cfg;
+    int rc = -1;
+    if (c2w_ruleset_load(s.cfg->rules, &s.rules, errbuf, errlen) != 0)
+        return -1;
+    s.rkp = make_client(&s, RD_KAFKA_PRODUCER, errbuf, errlen);
+    if (!s.rkp)
+        goto out;
+    s.rkc = make_client(&s, RD_KAFKA_CONSUMER, errbuf, errlen);
+    if (!s.rkc)
+        goto out;
+    rd_kafka_poll_set_consumer(s.rkc);
+    s.q = rd_kafka_queue_get_consumer(s.rkc);
+    const char *topics[C2W_SRC_COUNT];
+    size_t n_topics = 0;
+    const char *names[] = { s.cfg->topic_zeek, s.cfg->topic_sysmon, s.cfg->topic_eve };
+    for (size_t i = 0; i < 3; i++)
+        if (names[i] && *names[i])
+            topics[n_topics++] = names[i];
+    if (o->assign) {
+        rd_kafka_topic_partition_list_t *l = all_partitions(&s, topics, n_topics, errbuf, errlen);
+        if (!l)
+            goto out;
+        int r = svc_assign(&s, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (r)
+            goto out_fatal;
+    } else {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n_topics);
+        for (size_t i = 0; i < n_topics; i++)
+            rd_kafka_topic_partition_list_add(l, topics[i], RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(s.rkc, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+            snprintf(errbuf, errlen, "subscribe: %s", rd_kafka_err2str(err));
+            goto out;
+        }
+    }
+    size_t batch = s.cfg->batch_size ? s.cfg->batch_size : 1000;
+    rd_kafka_message_t **msgs = calloc(batch, sizeof(*msgs));
+    if (!msgs) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto out;
+    }
+    int64_t last_commit = mono_ms(), last_stats = mono_ms();
+    int64_t commit_ms = s.cfg->commit_interval / 1000, stats_ms = s.cfg->stats_interval / 1000;
+    while (!*o->stop && !s.fatal) {
+        ssize_t n = rd_kafka_consume_batch_queue(s.q, 100, msgs, batch);
+        for (ssize_t i = 0; i < n; i++) {
+            handle(&s, msgs[i]);
+            rd_kafka_message_destroy(msgs[i]);
+        }
+        rd_kafka_poll(s.rkp, 0);
+        if (s.pipe)
+            check_idle(&s);
+        int64_t now = mono_ms();
+        if (now - last_commit >= commit_ms) {
+            take_snapshot(&s);
+            last_commit = now;
+        }
+        try_commit(&s, false);
+        if (stats_ms > 0 && now - last_stats >= stats_ms) {
+            print_stats(&s);
+            last_stats = now;
+        }
+        if (o->exit_at_end && at_end(&s)) {
+            /* Snapshot the live state first: finishing empties it. */
+            take_snapshot(&s);
+            c2w_pipeline_finish(s.pipe);
+            break;
+        }
+    }
+    free(msgs);
+    if (s.fatal)
+        goto out_fatal;
+    /* Drain: deliver everything produced, then commit (bounded time). */
+    drain_and_commit(&s, (int)(s.cfg->shutdown_timeout / 1000));
+    if (s.fatal)
+        goto out_fatal;
+    if (rd_kafka_outq_len(s.rkp) > 0) {
+        snprintf(errbuf, errlen, "%d message(s) not delivered within run.shutdown_timeout: offsets not committed",
+                 rd_kafka_outq_len(s.rkp));
+        print_stats(&s);
+        goto out;
+    }
+    print_stats(&s);
+    rc = 0;
+    goto out;
+out_fatal:
+    snprintf(errbuf, errlen, "%s", s.fatal_msg);
+out:
+    if (s.q)
+        rd_kafka_queue_destroy(s.q);
+    if (s.rkc) {
+        rd_kafka_consumer_close(s.rkc);
+        rd_kafka_destroy(s.rkc);
+    }
+    state_free(&s);
+    if (s.rkp) {
+        rd_kafka_flush(s.rkp, 1000);
+        rd_kafka_destroy(s.rkp);
+    }
+    c2w_ruleset_free(s.rules);
+    c2w_buf_free(&s.buf);
+    return rc;
+}
+
+/* ---- embedded cluster ---- */
+
+struct c2w_embedded {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+    char *bootstraps;
+};
+
+c2w_embedded_t *c2w_embedded_start(const c2w_config_t *cfg, int partitions, char *errbuf, size_t errlen)
+{
+    c2w_embedded_t *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char err[512];
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+    e->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!e->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errbuf, errlen, "embedded cluster: %s", err);
+        free(e);
+        return NULL;
+    }
+    e->mc = rd_kafka_mock_cluster_new(e->rk, 1);
+    if (!e->mc) {
+        snprintf(errbuf, errlen, "embedded cluster: could not start the mock cluster");
+        c2w_embedded_stop(e);
+        return NULL;
+    }
+    e->bootstraps = strdup(rd_kafka_mock_cluster_bootstraps(e->mc));
+    const char *in[] = { cfg->topic_zeek, cfg->topic_sysmon, cfg->topic_eve, cfg->topic_alerts, cfg->topic_flows };
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+        if (in[i] && *in[i])
+            rd_kafka_mock_topic_create(e->mc, in[i], partitions, 1);
+    if (cfg->topic_deadletter && *cfg->topic_deadletter)
+        rd_kafka_mock_topic_create(e->mc, cfg->topic_deadletter, 1, 1);
+    return e;
+}
+
+const char *c2w_embedded_bootstraps(const c2w_embedded_t *e)
+{
+    return e->bootstraps;
+}
+
+rd_kafka_mock_cluster_t *c2w_embedded_cluster(c2w_embedded_t *e)
+{
+    return e->mc;
+}
+
+void c2w_embedded_stop(c2w_embedded_t *e)
+{
+    if (!e)
+        return;
+    if (e->mc)
+        rd_kafka_mock_cluster_destroy(e->mc);
+    if (e->rk)
+        rd_kafka_destroy(e->rk);
+    free(e->bootstraps);
+    free(e);
+}
+
+/* ---- client helpers ---- */
+
+typedef struct prod_state {
+    long failed;
+} prod_state;
+
+static void helper_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    (void)rk;
+    if (rkm->err)
+        ((prod_state *)opaque)->failed++;
+}
+
+long c2w_kafka_produce_file(const c2w_config_t *cfg, const char *topic, const char *path, char *errbuf, size_t errlen)
+{
+    rd_kafka_conf_t *conf = c2w_kafka_conf(cfg, &cfg->producer_props, errbuf, errlen);
+    if (!conf)
+        return -1;
+    prod_state st = { 0 };
+    char err[512];
+    rd_kafka_conf_set_dr_msg_cb(conf, helper_dr);
+    rd_kafka_conf_set_opaque(conf, &st);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errbuf, errlen, "%s", err);
+        return -1;
+    }
+    c2w_lines_t *lines = c2w_lines_open(path, 1u << 24, errbuf, errlen);
+    long n = -1;
+    if (!lines)
+        goto out;
+    const char *line;
+    size_t len;
+    bool too_long;
+    int rc;
+    n = 0;
+    while ((rc = c2w_lines_next(lines, &line, &len, &too_long)) == 1) {
+        if (len == 0)
+            continue;
+        for (;;) {
+            rd_kafka_resp_err_t e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                      RD_KAFKA_V_VALUE((void *)line, len), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                rd_kafka_poll(rk, 100);
+                continue;
+            }
+            if (e) {
+                snprintf(errbuf, errlen, "produce to %s: %s", topic, rd_kafka_err2str(e));
+                n = -1;
+            }
+            break;
+        }
+        if (n < 0)
+            break;
+        n++;
+    }
+    c2w_lines_close(lines);
+    if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || st.failed) {
+        snprintf(errbuf, errlen, "produce to %s: %ld message(s) not delivered", topic, st.failed ? st.failed : 1);
+        n = -1;
+    }
+out:
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+long c2w_kafka_read_all(const c2w_config_t *cfg, const char *topic, c2w_kafka_msg_fn fn, void *ctx, int timeout_ms,
+                        char *errbuf, size_t errlen)
+{
+    c2w_props_t none = { 0 };
+    rd_kafka_conf_t *conf = c2w_kafka_conf(cfg, &none, errbuf, errlen);
+    if (!conf)
+        return -1;
+    char err[512];
+    rd_kafka_conf_set(conf, "group.id", "c2watch-reader", err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(errbuf, errlen, "%s", err);
+        return -1;
+    }
+    long n = -1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (e) {
+        snprintf(errbuf, errlen, "metadata: %s", rd_kafka_err2str(e));
+        goto out;
+    }
+    for (int i = 0; i < md->topic_cnt; i++)
+        if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err)
+            for (int p = 0; p < md->topics[i].partition_cnt; p++)
+                rd_kafka_topic_partition_list_add(l, topic, md->topics[i].partitions[p].id)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_metadata_destroy(md);
+    if (l->cnt == 0) {
+        snprintf(errbuf, errlen, "topic %s not found", topic);
+        goto out;
+    }
+    rd_kafka_assign(rk, l);
+    int eofs = 0;
+    n = 0;
+    int64_t deadline = mono_ms() + timeout_ms;
+    while (eofs < l->cnt) {
+        if (mono_ms() > deadline) {
+            snprintf(errbuf, errlen, "reading %s: timed out", topic);
+            n = -1;
+            break;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 100);
+        if (!rkm)
+            continue;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (!rkm->err) {
+            fn(ctx, rkm);
+            n++;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+out:
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return n;
+}

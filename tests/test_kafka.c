@@ -1,0 +1,500 @@
+#define _GNU_SOURCE
+/*
+ * test_kafka.c — the service over librdkafka's mock cluster: the same
+ * alerts as replay, restart, dead letters, commit after delivery, shutdown.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "c2watch/decode.h"
+#include "c2watch/kafka.h"
+
+#define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of Produce (rdkafka_protocol.h is not installed) */
+
+static const char *root(void)
+{
+    const char *r = getenv("C2W_ROOT");
+    return r ? r : ".";
+}
+
+static const char *bin(void)
+{
+    const char *b = getenv("C2W_BIN");
+    return b ? b : "build/c2watch";
+}
+
+/* ---- a set of strings (alert ids) ---- */
+
+typedef struct strset {
+    char **v;
+    size_t n;
+} strset;
+
+static void set_add(strset *s, const char *x, size_t len)
+{
+    s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
+    s->v[s->n++] = strndup(x, len);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void set_sort(strset *s)
+{
+    qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+}
+
+static void set_free(strset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* distinct values, sorted */
+static void set_uniq(strset *s)
+{
+    set_sort(s);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (k && strcmp(s->v[k - 1], s->v[i]) == 0) {
+            free(s->v[i]);
+            continue;
+        }
+        s->v[k++] = s->v[i];
+    }
+    s->n = k;
+}
+
+static void assert_same(strset *a, strset *b, const char *what)
+{
+    set_sort(a);
+    set_sort(b);
+    cr_assert_eq(a->n, b->n, "%s: %zu vs %zu alerts", what, a->n, b->n);
+    for (size_t i = 0; i < a->n; i++)
+        cr_assert_str_eq(a->v[i], b->v[i], "%s", what);
+}
+
+/* Adds the alert_id of an alert JSON text. */
+static void add_alert_id(strset *s, const char *json, size_t len)
+{
+    const char *k = "\"alert_id\":\"";
+    const char *p = memmem(json, len, k, strlen(k));
+    cr_assert_not_null(p, "no alert_id in %.*s", (int)len, json);
+    p += strlen(k);
+    set_add(s, p, 32);
+}
+
+static void collect_ids(void *ctx, const rd_kafka_message_t *rkm)
+{
+    add_alert_id(ctx, rkm->payload, rkm->len);
+}
+
+/* ---- fixtures ---- */
+
+typedef struct scenario {
+    char dir[900];
+    char rules[1024];
+    char args[256];
+} scenario;
+
+static void scenario_load(scenario *sc, const char *rel)
+{
+    snprintf(sc->dir, sizeof(sc->dir), "%s/%s", root(), rel);
+    snprintf(sc->rules, sizeof(sc->rules), "%s/rules.yaml", sc->dir);
+    if (access(sc->rules, R_OK) != 0)
+        snprintf(sc->rules, sizeof(sc->rules), "%s/rules/mail-protocols.yaml", root());
+    sc->args[0] = '\0';
+    char p[1200];
+    snprintf(p, sizeof(p), "%s/args", sc->dir);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (!fgets(sc->args, sizeof(sc->args), f))
+            sc->args[0] = '\0';
+        sc->args[strcspn(sc->args, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* Alert ids of `c2watch replay --emit threshold` on the scenario. */
+static void replay_ids(const scenario *sc, strset *ids)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "%s replay --zeek %s/zeek.ndjson --sysmon %s/sysmon.ndjson --rules %s %s --emit threshold 2>/dev/null",
+             bin(), sc->dir, sc->dir, sc->rules, sc->args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, p)) > 0)
+        add_alert_id(ids, line, (size_t)n);
+    free(line);
+    cr_assert_eq(pclose(p), 0, "replay failed: %s", cmd);
+}
+
+typedef struct lab {
+    c2w_config_t cfg;
+    c2w_embedded_t *emb;
+} lab;
+
+static void lab_start(lab *l, const char *rules)
+{
+    char err[512];
+    memset(l, 0, sizeof(*l));
+    cr_assert_eq(c2w_config_defaults(&l->cfg), 0);
+    cr_assert_eq(c2w_config_set(&l->cfg, "rules", rules, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(c2w_config_set(&l->cfg, "run.commit_interval", "100ms", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(c2w_config_set(&l->cfg, "stats.interval", "0", err, sizeof(err)), 0, "%s", err);
+    l->emb = c2w_embedded_start(&l->cfg, 4, err, sizeof(err));
+    cr_assert_not_null(l->emb, "%s", err);
+    cr_assert_eq(c2w_config_set(&l->cfg, "kafka.brokers", c2w_embedded_bootstraps(l->emb), err, sizeof(err)), 0);
+}
+
+static void lab_stop(lab *l)
+{
+    c2w_embedded_stop(l->emb);
+    c2w_config_free(&l->cfg);
+}
+
+static void produce(lab *l, const char *topic, const char *path)
+{
+    char err[512];
+    long n = c2w_kafka_produce_file(&l->cfg, topic, path, err, sizeof(err));
+    cr_assert(n >= 0, "%s", err);
+}
+
+static void produce_scenario(lab *l, const scenario *sc)
+{
+    char p[1200];
+    snprintf(p, sizeof(p), "%s/zeek.ndjson", sc->dir);
+    produce(l, l->cfg.topic_zeek, p);
+    snprintf(p, sizeof(p), "%s/sysmon.ndjson", sc->dir);
+    produce(l, l->cfg.topic_sysmon, p);
+}
+
+static volatile sig_atomic_t never;
+
+static int run_service(lab *l, bool exit_at_end, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    c2w_service_opts_t so = { .cfg = &l->cfg, .exit_at_end = exit_at_end, .assign = true, .stop = stop ? stop : &never };
+    return c2w_service_run(&so, err, errlen);
+}
+
+static void alerts_of(lab *l, strset *ids)
+{
+    char err[512];
+    long n = c2w_kafka_read_all(&l->cfg, l->cfg.topic_alerts, collect_ids, ids, 20000, err, sizeof(err));
+    cr_assert(n >= 0, "%s", err);
+}
+
+/* committed offset of every input partition equals its end */
+static void assert_committed_to_end(lab *l)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = c2w_kafka_conf(&l->cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(conf);
+    rd_kafka_conf_set(conf, "group.id", l->cfg.group, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    cr_assert_not_null(rk);
+    const char *topics[] = { l->cfg.topic_zeek, l->cfg.topic_sysmon };
+    for (size_t t = 0; t < 2; t++) {
+        rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(4);
+        for (int p = 0; p < 4; p++)
+            rd_kafka_topic_partition_list_add(pl, topics[t], p);
+        cr_assert_eq(rd_kafka_committed(rk, pl, 10000), 0);
+        for (int p = 0; p < 4; p++) {
+            int64_t lo, hi;
+            cr_assert_eq(rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, 10000), 0);
+            int64_t c = pl->elems[p].offset;
+            cr_assert(c == hi || (hi == 0 && c < 0), "%s[%d] committed %lld, end %lld", topics[t], p, (long long)c,
+                      (long long)hi);
+        }
+        rd_kafka_topic_partition_list_destroy(pl);
+    }
+    rd_kafka_destroy(rk);
+}
+
+/* ---- tests ---- */
+
+static void scenario_equals_replay(const char *rel)
+{
+    scenario sc;
+    scenario_load(&sc, rel);
+    strset want = { 0 }, got = { 0 };
+    replay_ids(&sc, &want);
+    lab l;
+    lab_start(&l, sc.rules);
+    produce_scenario(&l, &sc);
+    char err[512];
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    alerts_of(&l, &got);
+    assert_same(&got, &want, rel);
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+    set_free(&want);
+    set_free(&got);
+}
+
+Test(kafka, every_scenario_equals_replay_threshold, .timeout = 300)
+{
+    char dir[1100];
+    snprintf(dir, sizeof(dir), "%s/fixtures/scenarios", root());
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    struct dirent *de;
+    size_t n = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char rel[600];
+        snprintf(rel, sizeof(rel), "fixtures/scenarios/%s", de->d_name);
+        scenario_equals_replay(rel);
+        n++;
+    }
+    closedir(d);
+    cr_assert(n >= 10, "scenarios found: %zu", n);
+    scenario_equals_replay("fixtures/demo");
+}
+
+typedef struct dl_ctx {
+    strset reasons, values;
+} dl_ctx;
+
+static void collect_deadletter(void *ctx, const rd_kafka_message_t *rkm)
+{
+    dl_ctx *d = ctx;
+    rd_kafka_headers_t *h = NULL;
+    const void *val;
+    size_t len;
+    cr_assert_eq(rd_kafka_message_headers(rkm, &h), 0, "dead letter without headers");
+    cr_assert_eq(rd_kafka_header_get_last(h, "c2watch.reason", &val, &len), 0);
+    set_add(&d->reasons, val, len);
+    set_add(&d->values, rkm->payload ? rkm->payload : "", rkm->len);
+}
+
+Test(kafka, dead_letters_carry_reason_and_original_bytes, .timeout = 120)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/scenarios/bad-lines");
+    /* expected: what the decoder rejects, line by line */
+    dl_ctx want = { 0 };
+    const char *files[][2] = { { "zeek.ndjson", "zeek" }, { "sysmon.ndjson", "sysmon" } };
+    for (size_t i = 0; i < 2; i++) {
+        char p[1200];
+        snprintf(p, sizeof(p), "%s/%s", sc.dir, files[i][0]);
+        FILE *f = fopen(p, "r");
+        cr_assert_not_null(f);
+        c2w_decoder_t *dec = c2w_decoder_new(i == 0 ? C2W_SRC_ZEEK : C2W_SRC_SYSMON, NULL);
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, f)) > 0) {
+            size_t len = (size_t)n;
+            while (len && (line[len - 1] == '\n'))
+                len--;
+            if (len == 0)
+                continue; /* the producer skips empty lines */
+            c2w_record_t rec = { 0 };
+            c2w_dec_result_t res;
+            if (c2w_decode(dec, line, len, &rec, &res) == C2W_DEC_REJECT) {
+                const char *r = c2w_reject_name((c2w_reject_t)res.reason);
+                set_add(&want.reasons, r, strlen(r));
+                set_add(&want.values, line, len);
+            }
+            c2w_record_clear(&rec);
+        }
+        free(line);
+        c2w_decoder_free(dec);
+        fclose(f);
+    }
+    cr_assert(want.values.n >= 3, "the scenario has bad lines");
+    lab l;
+    lab_start(&l, sc.rules);
+    produce_scenario(&l, &sc);
+    char err[512];
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    dl_ctx got = { 0 };
+    long n = c2w_kafka_read_all(&l.cfg, l.cfg.topic_deadletter, collect_deadletter, &got, 20000, err, sizeof(err));
+    cr_assert(n >= 0, "%s", err);
+    assert_same(&got.reasons, &want.reasons, "reasons");
+    assert_same(&got.values, &want.values, "original bytes");
+    lab_stop(&l);
+    set_free(&want.reasons);
+    set_free(&want.values);
+    set_free(&got.reasons);
+    set_free(&got.values);
+}
+
+/* Writes lines [from, to) of src into dst. Returns the line count of src. */
+static size_t copy_lines(const char *src, const char *dst, size_t from, size_t to)
+{
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    cr_assert(in && out);
+    char *line = NULL;
+    size_t cap = 0, i = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (i >= from && i < to)
+            fwrite(line, 1, (size_t)n, out);
+        i++;
+    }
+    free(line);
+    fclose(in);
+    fclose(out);
+    return i;
+}
+
+static void *stop_after(void *arg)
+{
+    volatile sig_atomic_t *stop = arg;
+    sleep(3);
+    *stop = 1;
+    return NULL;
+}
+
+Test(kafka, restart_gives_the_alerts_of_one_run, .timeout = 180)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/demo");
+    char z[1200], s[1200];
+    snprintf(z, sizeof(z), "%s/zeek.ndjson", sc.dir);
+    snprintf(s, sizeof(s), "%s/sysmon.ndjson", sc.dir);
+    /* one uninterrupted run */
+    strset once = { 0 };
+    lab l;
+    char err[512];
+    lab_start(&l, sc.rules);
+    produce_scenario(&l, &sc);
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    alerts_of(&l, &once);
+    lab_stop(&l);
+    cr_assert(once.n >= 2);
+    /* the same input in two halves, with a clean stop (signal) between */
+    char tz[] = "/tmp/c2w_z_XXXXXX", ts[] = "/tmp/c2w_s_XXXXXX";
+    close(mkstemp(tz));
+    close(mkstemp(ts));
+    size_t nz = copy_lines(z, tz, 0, 0), ns = copy_lines(s, ts, 0, 0);
+    lab_start(&l, sc.rules);
+    copy_lines(z, tz, 0, nz / 2);
+    copy_lines(s, ts, 0, ns / 2);
+    produce(&l, l.cfg.topic_zeek, tz);
+    produce(&l, l.cfg.topic_sysmon, ts);
+    volatile sig_atomic_t stop = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, stop_after, (void *)&stop);
+    cr_assert_eq(run_service(&l, false, &stop, err, sizeof(err)), 0, "%s", err);
+    pthread_join(th, NULL);
+    assert_committed_to_end(&l);
+    copy_lines(z, tz, nz / 2, nz);
+    copy_lines(s, ts, ns / 2, ns);
+    produce(&l, l.cfg.topic_zeek, tz);
+    produce(&l, l.cfg.topic_sysmon, ts);
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    strset got = { 0 };
+    alerts_of(&l, &got);
+    strset uniq = { 0 };
+    for (size_t i = 0; i < got.n; i++)
+        set_add(&uniq, got.v[i], strlen(got.v[i]));
+    set_uniq(&uniq);
+    assert_same(&uniq, &once, "restart vs one run");
+    cr_assert_eq(got.n, uniq.n, "a clean restart repeats no alert");
+    unlink(tz);
+    unlink(ts);
+    lab_stop(&l);
+    set_free(&once);
+    set_free(&got);
+    set_free(&uniq);
+}
+
+Test(kafka, retriable_produce_errors_delay_but_lose_nothing, .timeout = 120)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/demo");
+    strset want = { 0 }, got = { 0 };
+    replay_ids(&sc, &want);
+    lab l;
+    lab_start(&l, sc.rules);
+    produce_scenario(&l, &sc);
+    rd_kafka_mock_push_request_errors(c2w_embedded_cluster(l.emb), APIKEY_PRODUCE, 6,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                                      RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS);
+    char err[512];
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    alerts_of(&l, &got);
+    set_uniq(&got);
+    assert_same(&got, &want, "after retried produce errors");
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+    set_free(&want);
+    set_free(&got);
+}
+
+Test(kafka, failed_delivery_commits_nothing_and_restart_recovers, .timeout = 180)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/demo");
+    strset want = { 0 }, got = { 0 };
+    replay_ids(&sc, &want);
+    lab l;
+    lab_start(&l, sc.rules);
+    char err[512];
+    cr_assert_eq(c2w_config_set(&l.cfg, "kafka.producer_properties.message.timeout.ms", "3000", err, sizeof(err)), 0,
+                 "%s", err);
+    produce_scenario(&l, &sc);
+    /* the alerts topic refuses every write: delivery fails for good */
+    rd_kafka_mock_topic_set_error(c2w_embedded_cluster(l.emb), l.cfg.topic_alerts,
+                                  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    cr_assert_neq(run_service(&l, true, NULL, err, sizeof(err)), 0, "a lost alert must fail the run");
+    /* nothing was committed past the records whose alerts were lost */
+    rd_kafka_conf_t *conf = c2w_kafka_conf(&l.cfg, NULL, err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", l.cfg.group, err, sizeof(err));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    rd_kafka_topic_partition_list_t *pl = rd_kafka_topic_partition_list_new(8);
+    for (int p = 0; p < 4; p++) {
+        rd_kafka_topic_partition_list_add(pl, l.cfg.topic_zeek, p);
+        rd_kafka_topic_partition_list_add(pl, l.cfg.topic_sysmon, p);
+    }
+    cr_assert_eq(rd_kafka_committed(rk, pl, 10000), 0);
+    for (int i = 0; i < pl->cnt; i++)
+        cr_assert(pl->elems[i].offset < 0, "%s[%d] committed %lld", pl->elems[i].topic, pl->elems[i].partition,
+                  (long long)pl->elems[i].offset);
+    rd_kafka_topic_partition_list_destroy(pl);
+    rd_kafka_destroy(rk);
+    rd_kafka_mock_topic_set_error(c2w_embedded_cluster(l.emb), l.cfg.topic_alerts, RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert_eq(run_service(&l, true, NULL, err, sizeof(err)), 0, "%s", err);
+    alerts_of(&l, &got);
+    set_uniq(&got);
+    assert_same(&got, &want, "after restart");
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+    set_free(&want);
+    set_free(&got);
+}
+
+Test(kafka, signal_drains_commits_and_returns, .timeout = 60)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/demo");
+    lab l;
+    lab_start(&l, sc.rules);
+    produce_scenario(&l, &sc);
+    volatile sig_atomic_t stop = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, stop_after, (void *)&stop);
+    char err[512];
+    cr_assert_eq(run_service(&l, false, &stop, err, sizeof(err)), 0, "%s", err);
+    pthread_join(th, NULL);
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+}
