@@ -699,7 +699,7 @@ int c2w_config_load(c2w_config_t *cfg, const char *path, char *errbuf, size_t er
     for (const c2w_ynode_t *k = c2w_ymap_first(root); k && rc == 0; k = c2w_ymap_next(k)) {
         const c2w_ynode_t *v = c2w_ymap_value(k);
         const setting_t *s = setting_find(c2w_ynode_str(k));
-        if (s) {
+        if (s && !strchr(s->name, '.')) { /* "rules"; dotted keys belong in their section */
             rc = load_value(&C, s, v);
         } else if (is_section(c2w_ynode_str(k), c2w_ynode_len(k))) {
             rc = load_section(&C, k, v);
@@ -749,7 +749,10 @@ static void value_text(const c2w_config_t *cfg, const setting_t *s, char *buf, s
     const void *f = cfield(cfg, s);
     switch (s->type) {
     case CT_SIZE:
-        snprintf(buf, len, "%zu", s->width == sizeof(unsigned) ? (size_t) * (const unsigned *)f : *(const size_t *)f);
+        if (s->width == sizeof(unsigned))
+            snprintf(buf, len, "%u", *(const unsigned *)f);
+        else
+            snprintf(buf, len, "%zu", *(const size_t *)f);
         return;
     case CT_PORT:
         snprintf(buf, len, "%u", (unsigned)*(const uint16_t *)f);

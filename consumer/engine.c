@@ -24,6 +24,7 @@
 typedef struct contrib {
     c2w_time_t ts;
     c2w_srcref_t src[2]; /* the flow's and the Sysmon event's sources */
+    uint64_t seq; /* insertion number within the group */
     char *uid, *community_id;
     c2w_value_t *args; /* one per aggregate; STR values own their string */
 } contrib;
@@ -43,6 +44,8 @@ typedef struct group {
     double *sum_d; /* per aggregate, for NUM sums */
     c2w_time_t suppressed_until; /* threshold: silent while clock < this */
     c2w_srcref_t trig[2]; /* sources of the last alert's trigger, held while it suppresses */
+    uint64_t next_seq; /* insertion counter */
+    uint64_t alerted_seq; /* contributions inserted before this took part in the last alert */
     bool alerted;
     char *guid, *command_line, *remote_url; /* latest evidence */
 } group;
@@ -654,7 +657,18 @@ static void threshold_check(c2w_engine_t *e, group *g, const contrib *trigger)
         return;
     }
     c2w_time_t sup = r->suppress ? r->suppress : r->window;
-    emit_alert(e, g, g->head, g->n, C2W_EMIT_THRESHOLD, e->clock - r->window, e->clock, trigger->ts, trigger->uid);
+    /* The id is anchored on the earliest flow in the window that had no
+     * part in the group's previous alert, not on the one that crossed:
+     * flows of several partitions arrive in varying order, and the earliest
+     * one is the same whichever came last. */
+    const contrib *first = trigger;
+    for (size_t k = g->head; k < g->n; k++)
+        if (g->c[k].seq >= g->alerted_seq) {
+            first = &g->c[k];
+            break;
+        }
+    emit_alert(e, g, g->head, g->n, C2W_EMIT_THRESHOLD, e->clock - r->window, e->clock, first->ts, first->uid);
+    g->alerted_seq = g->next_seq;
     /* Replaying from the trigger's sources after a restart raises the same
      * alert again (silently), which restores the suppression. */
     refs_apply(e, g->trig, 2, false);
@@ -689,7 +703,7 @@ void c2w_engine_add(c2w_engine_t *e, const c2w_attributed_t *a)
         group *g = group_get(e, ri, a);
         if (!g)
             continue;
-        contrib nc = { .ts = a->flow->ts, .src = { a->flow->src, a->ev_src } };
+        contrib nc = { .ts = a->flow->ts, .src = { a->flow->src, a->ev_src }, .seq = g->next_seq++ };
         refs_apply(e, nc.src, 2, true);
         nc.uid = c2w_strdup_opt(a->flow->uid);
         nc.community_id = c2w_strdup_opt(a->flow->community_id);

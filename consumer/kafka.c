@@ -647,6 +647,12 @@ static const char *const consumer_defaults[][2] = {
     { "enable.auto.offset.store", "false" },
     { "auto.offset.reset", "earliest" },
     { "enable.partition.eof", "true" },
+    /* librdkafka 2.0.2 takes a partition off the fetch list for up to a
+     * second once the prefetch queue passes either limit; a queue holding
+     * more than a second of what c2watch consumes never runs dry first
+     * (docs/configuration.md, "Consumer tuning"). */
+    { "queued.min.messages", "1000000" },
+    { "queued.max.messages.kbytes", "262144" },
 };
 
 static const char *const producer_defaults[][2] = {

@@ -9,6 +9,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0
 export C2W_ROOT=$(pwd) C2W_BIN=$(pwd)/$dir/c2watch
 status=0
 for t in "$dir"/tests/test_*; do
@@ -25,7 +26,8 @@ for t in "$dir"/tests/test_*; do
 done
 echo "== asan scenarios"
 if ! { python3 tests/check_scenarios.py --bin "$dir/c2watch" && \
-        python3 tests/check_join_otrf.py --bin "$dir/c2watch"; } >"$log" 2>&1; then
+        python3 tests/check_join_otrf.py --bin "$dir/c2watch" && \
+        sh tests/check_kcat.sh "$dir/c2watch"; } >"$log" 2>&1; then
     status=1
 fi
 tail -n 1 "$log"

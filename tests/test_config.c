@@ -409,6 +409,8 @@ static const struct bad_case {
     { "input:\n  max_depth: 1\n", 2, 14, "input.max_depth: 1 is out of range (2..1024)" },
     { "kafka:\n  properties:\n    sasl.password:\n", 3, 19, "missing value" },
     { "rules:\n", 1, 7, "rules: missing value" },
+    { "kafka.brokers: b:9092\n", 1, 1, "unknown section 'kafka.brokers' (expected kafka, topics, rules, input, join, "
+                                      "engine, run, stats)" },
 };
 
 #define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -642,6 +644,24 @@ Test(doc, one_row_per_key)
     }
     cr_assert_eq(lines, 2 + 33);
     cr_assert_eq(bars, (2 + 33) * 5, "a '|' inside a cell breaks the table");
+    c2w_buf_free(&b);
+}
+
+/* docs/configuration.md carries the generated table verbatim. */
+Test(doc, reference_is_current)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/docs/configuration.md", root_dir());
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp, "%s", path);
+    static char text[1 << 17];
+    size_t n = fread(text, 1, sizeof(text) - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    c2w_buf_t b = { 0 };
+    cr_assert_eq(c2w_config_doc(&b), 0);
+    cr_assert_not_null(strstr(text, b.data),
+                       "docs/configuration.md is out of date: paste the output of c2w_config_doc():\n%s", b.data);
     c2w_buf_free(&b);
 }
 

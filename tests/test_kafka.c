@@ -48,7 +48,8 @@ static int cmp_str(const void *a, const void *b)
 
 static void set_sort(strset *s)
 {
-    qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), cmp_str);
 }
 
 static void set_free(strset *s)

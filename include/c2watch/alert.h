@@ -33,9 +33,10 @@ typedef struct c2w_alert {
     const char *process_guid, *command_line, *remote_url; /* latest, may be NULL */
 } c2w_alert_t;
 
-/* Deterministic id: hash of rule id, group key and the time the alert is
- * anchored at (the crossing flow's Timestamp and uid for threshold, the
- * evaluation time for final). Writes 32 hex digits and a NUL into out. */
+/* Deterministic id: hash of rule id, group key and what the alert is
+ * anchored at (threshold: Timestamp and uid of the earliest flow in the
+ * window, when the group crossed, that had no part in its previous alert;
+ * final: the evaluation time). Writes 32 hex digits and a NUL into out. */
 void c2w_alert_make_id(const char *rule_id, const char *group_key, c2w_time_t anchor, const char *uid,
                        char out[33]);
 

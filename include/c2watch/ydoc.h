@@ -45,7 +45,7 @@ typedef struct c2w_ynode c2w_ynode_t;
 
 /* Limits of one load; a zero field takes the default in brackets. */
 typedef struct c2w_ydoc_limits {
-    unsigned max_depth; /* nested collections [32]; the next one is refused */
+    unsigned max_depth; /* nested collections [32], at most 4096; the next one is refused */
     size_t max_file_bytes; /* [4 MiB] */
     size_t max_nodes; /* YAML nodes in one file [262144] */
     size_t max_scalar; /* bytes in one scalar [65536] */
