@@ -291,24 +291,6 @@ static int prop_check(const setting_t *s, const char *name, char *msg, size_t ms
 /* ------------------------------------------------------------------ */
 /* Values from text.                                                  */
 
-/* Decimal digits only, no sign, no overflow. */
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    if (!*s)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 static bool topic_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -398,7 +380,7 @@ static int apply_text(c2w_config_t *cfg, const setting_t *s, const char *text, c
     case CT_SIZE:
     case CT_PORT: {
         uint64_t v;
-        if (!parse_u64(text, &v)) {
+        if (!c2w_parse_u64(text, strlen(text), &v)) {
             snprintf(msg, msglen, "%s: expected a whole number %s, got '%.*s'", s->name, range, CFG_MSG_MAX, text);
             return -1;
         }

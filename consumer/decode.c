@@ -614,24 +614,6 @@ static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
     return *out ? 0 : dec_oom(d);
 }
 
-/* Decimal digits only (a JSON integer or a Sysmon numeric string). */
-static bool dec_parse_u64(const char *s, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (len == 0)
-        return false;
-    for (size_t k = 0; k < len; k++) {
-        if (s[k] < '0' || s[k] > '9')
-            return false;
-        unsigned digit = (unsigned)(s[k] - '0');
-        if (v > (UINT64_MAX - digit) / 10)
-            return false;
-        v = v * 10 + digit;
-    }
-    *out = v;
-    return true;
-}
-
 /*
  * Unsigned integer in 0..max from slot i. A JSON number must be written as
  * an integer; strings are accepted only when strings_ok (Sysmon writes its
@@ -648,7 +630,7 @@ static int dec_get_u64(c2w_decoder_t *d, int i, bool required, bool strings_ok, 
     if (type != JT_NUM && !(strings_ok && type == JT_STR))
         return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
     uint64_t v;
-    if (!dec_parse_u64(dec_text(d, i), d->slots[i].len, &v) || v > max)
+    if (!c2w_parse_u64(dec_text(d, i), d->slots[i].len, &v) || v > max)
         return dec_reject(d, bad, dec_name(d, i));
     *out = v;
     return 0;

@@ -257,22 +257,6 @@ static bool op_is_cidr(c2w_op_t op)
     return op == C2W_OP_IN_CIDR || op == C2W_OP_NOT_IN_CIDR;
 }
 
-static bool parse_uint(const char *s, uint64_t *out)
-{
-    if (!*s)
-        return false;
-    uint64_t v = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
 
 static bool parse_num(const char *s, double *out)
 {
@@ -410,7 +394,7 @@ static int parse_value(load_t *L, const char *file, const c2w_ynode_t *n, c2w_ty
             return oom(L, file);
         return 0;
     case C2W_T_INT:
-        if (!parse_uint(c2w_ynode_str(n), &v->u))
+        if (!c2w_parse_u64(c2w_ynode_str(n), strlen(c2w_ynode_str(n)), &v->u))
             return FERR(L, file, n, "expected an integer (0 or more), got '%.*s'", QS(n));
         return 0;
     case C2W_T_NUM:
@@ -895,7 +879,7 @@ static int compile_agg(load_t *L, const c2w_rule_t *r, const c2w_ynode_t *k, con
     case C2W_AGG_MAKE_SET: {
         a->type = C2W_T_STR;
         uint64_t n = RULE_SET_DEFAULT;
-        if (arg2 && (!parse_uint(arg2, &n) || n == 0 || n > RULE_SET_MAX))
+        if (arg2 && (!c2w_parse_u64(arg2, strlen(arg2), &n) || n == 0 || n > RULE_SET_MAX))
             return NERR(L, v, "summarize: make_set size must be 1..%d, got '%s'", RULE_SET_MAX, arg2);
         a->max_set = (size_t)n;
         break;

@@ -21,6 +21,10 @@ char *c2w_strndup(const char *s, size_t n);
 /* Heap copy of s, or NULL when s is NULL (or on OOM). */
 char *c2w_strdup_opt(const char *s);
 
+/* Parses exactly len bytes of decimal digits (no sign, no blanks) into a
+ * uint64; false on anything else or on overflow. */
+bool c2w_parse_u64(const char *s, size_t len, uint64_t *out);
+
 /* ASCII case-insensitive equality / prefix / suffix / substring. */
 bool c2w_eq_ci(const char *a, const char *b);
 bool c2w_startswith_ci(const char *s, const char *prefix);
