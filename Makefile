@@ -67,6 +67,11 @@ asan: deps
 demo: deps all
 	@$(BUILD)/c2watch demo
 
+# Benchmarks: figures next to baselines measured in the same run (never a
+# timed test). STRESS_CONNS=N sets the size of the bounded-state stress run.
+bench: all
+	@python3 tests/bench/run.py --bin $(BUILD)/c2watch --build $(BUILD)
+
 clean:
 	rm -rf build
 

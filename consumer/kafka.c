@@ -597,6 +597,7 @@ static void print_stats(svc *s)
             lag += hi - s->tps[i].position;
     }
     char line[512];
+    c2w_pipeline_bounds_report(s->pipe, &b); /* plain lines, before the figures */
     if (s->o->stats_json) {
         c2w_pipeline_stats_json(s->pipe, &b);
         if (b.len)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <signal.h>
@@ -29,7 +30,8 @@ static void usage(FILE *f)
     fputs("usage:\n"
           "  c2watch replay --zeek F... [--sysmon F...] [--eve F...] [--rules PATH]\n"
           "                 [--emit final|threshold] [--now T] [--format ndjson|table] [--stats-json]\n"
-          "  c2watch join   --zeek F... --sysmon F... [--eve F...]\n"
+          "                 [--config FILE]\n"
+          "  c2watch join   --zeek F... --sysmon F... [--eve F...] [--config FILE]\n"
           "  c2watch run    [--config FILE] [--brokers B] [--group G] [--rules PATH] [--exit-at-end]\n"
           "                 [--assign] [--embedded] [--stats-json]\n"
           "  c2watch demo   [--data DIR] [--rules PATH]\n"
@@ -45,6 +47,7 @@ typedef struct cli {
     c2w_emit_t emit;
     c2w_time_t now;
     bool table, stats_json;
+    const char *config; /* --config: bounds and limits for replay and join */
 } cli;
 
 static c2w_time_t wall_now(void)
@@ -118,6 +121,9 @@ static int parse_args(int argc, char **argv, cli *c)
             i++;
         } else if (strcmp(a, "--stats-json") == 0) {
             c->stats_json = true;
+        } else if (strcmp(a, "--config") == 0 && val) {
+            c->config = val;
+            i++;
         } else {
             fprintf(stderr, "c2watch: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -287,13 +293,23 @@ static void on_flow_print(void *ctx, const c2w_attributed_t *a)
         fwrite(b->data, 1, b->len, stdout);
 }
 
-/* ---- reading the inputs: a merge by event time ---- */
+/* ---- reading the inputs ----
+ *
+ * Files are read as they would have arrived: Zeek and Sysmon logs are
+ * written in arrival order, so when every input is a plain regular file the
+ * kinds advance in step by the fraction of their bytes consumed. That keeps
+ * a host whose clock is hours off next to its flows, as a live stream
+ * would. When an input is a pipe or compressed (its size unknown), records
+ * are merged by event time instead. Either way the join decides by the
+ * watermark, so the attribution does not depend on the interleaving.
+ */
 
 typedef struct input {
     c2w_source_kind_t kind;
     const char *const *files;
     size_t n_files, next_file;
     c2w_lines_t *lines;
+    uint64_t total, consumed; /* bytes of all this kind's files / of lines read */
     c2w_record_t rec; /* lookahead */
     bool has_rec, done;
 } input;
@@ -329,6 +345,7 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
             in->lines = NULL;
             continue;
         }
+        in->consumed += len + 1;
         if (too_long) {
             c2w_pipeline_reject(p, in->kind, C2W_REJ_TOO_BIG, line, 0, "too_big: line over max_record_bytes");
             continue;
@@ -338,15 +355,40 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
     return 0;
 }
 
-static int run_inputs(c2w_pipeline_t *p, const cli *c)
+/* Size of a plain regular file, or -1 (stdin, pipes, gzip). */
+static int64_t plain_size(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    unsigned char magic[2] = { 0, 0 };
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t n = fread(magic, 1, 2, f);
+    fclose(f);
+    if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+        return -1;
+    return (int64_t)st.st_size;
+}
+
+static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
 {
     input in[C2W_SRC_COUNT];
     memset(in, 0, sizeof(in));
     int rc = 0;
+    bool by_position = true;
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         in[k].kind = (c2w_source_kind_t)k;
         in[k].files = c->files[k];
         in[k].n_files = c->n_files[k];
+        for (size_t i = 0; i < in[k].n_files; i++) {
+            int64_t sz = plain_size(in[k].files[i]);
+            if (sz < 0)
+                by_position = false;
+            else
+                in[k].total += (uint64_t)sz;
+        }
         if (in[k].n_files)
             c2w_pipeline_source_open(p, (c2w_source_kind_t)k);
         else
@@ -354,22 +396,25 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c)
     }
     for (;;) {
         int best = -1;
-        c2w_time_t bt = 0;
+        double bkey = 0;
         for (int k = 0; k < C2W_SRC_COUNT; k++) {
-            if (input_fill(p, &in[k], 1u << 20) < 0) {
+            if (input_fill(p, &in[k], max_line) < 0) {
                 rc = -1;
                 goto out;
             }
             if (!in[k].has_rec)
                 continue;
-            /* Records of a host whose clock offset is unknown go first: they
-             * wait in the join for the flows that will calibrate the host. */
-            c2w_time_t t;
-            if (!c2w_pipeline_record_time(p, &in[k].rec, &t))
-                t = INT64_MIN;
-            if (best < 0 || t < bt) {
+            double key;
+            if (by_position) {
+                key = in[k].total ? (double)in[k].consumed / (double)in[k].total : 0;
+            } else {
+                c2w_time_t t;
+                c2w_pipeline_record_time(p, &in[k].rec, &t);
+                key = (double)t;
+            }
+            if (best < 0 || key < bkey) {
                 best = k;
-                bt = t;
+                bkey = key;
             }
         }
         if (best < 0)
@@ -386,9 +431,10 @@ out:
     return rc;
 }
 
-static void print_stats(const c2w_pipeline_t *p, bool json)
+static void print_stats(c2w_pipeline_t *p, bool json)
 {
     c2w_buf_t b = { 0 };
+    c2w_pipeline_bounds_report(p, &b);
     int err = json ? c2w_pipeline_stats_json(p, &b) : c2w_pipeline_stats_text(p, &b);
     if (!err && b.data)
         fprintf(stderr, "%s%s", b.data, json ? "\n" : "");
@@ -419,13 +465,30 @@ static int cmd_replay(int argc, char **argv, bool join_only)
         fprintf(stderr, "c2watch: join needs --sysmon files\n");
         return EXIT_USAGE;
     }
+    c2w_config_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char err[1024];
+    if (c2w_config_defaults(&cfg) != 0) {
+        fprintf(stderr, "c2watch: out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    if (c.config && c2w_config_load(&cfg, c.config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        c2w_config_free(&cfg);
+        return EXIT_USAGE;
+    }
     c2w_ruleset_t *rs = NULL;
-    if (!join_only && (rc = load_rules(c.rules ? c.rules : "rules", &rs)))
+    if (!join_only && (rc = load_rules(c.rules ? c.rules : cfg.rules, &rs))) {
+        c2w_config_free(&cfg);
         return rc;
+    }
     out_ctx out = { .table = c.table };
     c2w_buf_t flowbuf = { 0 };
     c2w_pipeline_opts_t po = { 0 };
     po.rules = rs;
+    po.decode = cfg.decode;
+    po.join = cfg.join;
+    po.engine = cfg.engine;
     po.engine.emit_default = C2W_EMIT_FINAL;
     po.engine.emit_override = c.emit;
     po.engine.now = c.now;
@@ -439,9 +502,11 @@ static int cmd_replay(int argc, char **argv, bool join_only)
     if (!p) {
         fprintf(stderr, "c2watch: out of memory\n");
         c2w_ruleset_free(rs);
+        c2w_config_free(&cfg);
         return EXIT_RUNTIME;
     }
-    rc = run_inputs(p, &c) ? EXIT_RUNTIME : 0;
+    size_t max_line = cfg.decode.max_record_bytes ? cfg.decode.max_record_bytes : (1u << 20);
+    rc = run_inputs(p, &c, max_line) ? EXIT_RUNTIME : 0;
     c2w_pipeline_finish(p);
     if (c.table && !join_only)
         print_table(&out);
@@ -450,6 +515,7 @@ static int cmd_replay(int argc, char **argv, bool join_only)
     print_stats(p, c.stats_json);
     c2w_pipeline_free(p);
     c2w_ruleset_free(rs);
+    c2w_config_free(&cfg);
     out_free(&out);
     c2w_buf_free(&flowbuf);
     return rc;

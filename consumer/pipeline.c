@@ -34,6 +34,7 @@ struct c2w_pipeline {
     bool has_latest;
     uint64_t ticks;
     bool finished;
+    uint64_t reported[7]; /* eviction counters at the last bounds report */
 };
 
 static void on_join_emit(void *ctx, const c2w_attributed_t *a)
@@ -305,6 +306,36 @@ const c2w_engine_t *c2w_pipeline_engine(const c2w_pipeline_t *p)
 }
 
 /* ---- statistics ---- */
+
+int c2w_pipeline_bounds_report(c2w_pipeline_t *p, c2w_buf_t *out)
+{
+    const c2w_join_stats_t *j = c2w_join_stats(p->join);
+    const c2w_engine_stats_t *e = p->engine ? c2w_engine_stats(p->engine) : NULL;
+    const struct {
+        const char *bound, *what;
+        uint64_t now;
+    } b[7] = {
+        { "join.max_pending", "waiting flows emitted unattributed", j->evicted_flows },
+        { "join.max_pending", "waiting Sysmon events dropped", j->evicted_events },
+        { "join.max_uids", "Zeek uids forgotten early", j->evicted_uids },
+        { "join.max_procs", "process and DNS enrichment entries dropped", j->evicted_procs },
+        { "join.max_hosts", "events of hosts without a clock estimate", j->hosts_over_limit },
+        { "engine.max_groups", "groups dropped (least recently updated)", e ? e->evicted_groups : 0 },
+        { "engine.max_contribs", "oldest contributions dropped from full groups", e ? e->evicted_contribs : 0 },
+    };
+    int lines = 0;
+    for (int i = 0; i < 7; i++) {
+        if (b[i].now == p->reported[i])
+            continue;
+        char tmp[256];
+        snprintf(tmp, sizeof(tmp), "c2watch: bound %s reached: %" PRIu64 " %s since the last report\n", b[i].bound,
+                 b[i].now - p->reported[i], b[i].what);
+        c2w_buf_puts(out, tmp);
+        p->reported[i] = b[i].now;
+        lines++;
+    }
+    return lines;
+}
 
 static int appendf(c2w_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

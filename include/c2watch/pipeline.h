@@ -88,6 +88,12 @@ const c2w_source_stats_t *c2w_pipeline_source_stats(const c2w_pipeline_t *p, c2w
 const c2w_join_t *c2w_pipeline_join(const c2w_pipeline_t *p);
 const c2w_engine_t *c2w_pipeline_engine(const c2w_pipeline_t *p);
 
+/* Appends one line per bound that evicted since the last call ("c2watch:
+ * bound join.max_pending reached: ..."), so that hitting a bound is
+ * logged once per interval however often it happens. Returns the number of
+ * lines appended. */
+int c2w_pipeline_bounds_report(c2w_pipeline_t *p, c2w_buf_t *out);
+
 /* Statistics as text lines (for stderr) or one JSON object (no newline). */
 int c2w_pipeline_stats_text(const c2w_pipeline_t *p, c2w_buf_t *out);
 int c2w_pipeline_stats_json(const c2w_pipeline_t *p, c2w_buf_t *out);
