@@ -34,20 +34,17 @@ typedef struct group {
     struct group *prev, *next; /* LRU: least recently updated first */
     uint64_t hash;
     size_t rule; /* index of the rule */
-    char *key; /* serialized by-values (binary, klen bytes) */
     size_t klen;
-    char *key_text; /* by-values joined with '|' */
-    c2w_value_t *by; /* by-values; STR values own their string */
     contrib *c; /* sorted by ts; live ones are c[head .. n) */
     size_t head, n, cap;
-    uint64_t *sum_u; /* per aggregate, for INT sums */
-    double *sum_d; /* per aggregate, for NUM sums */
     c2w_time_t suppressed_until; /* threshold: silent while clock < this */
     c2w_srcref_t trig[2]; /* sources of the last alert's trigger, held while it suppresses */
     uint64_t next_seq; /* insertion counter */
     uint64_t alerted_seq; /* contributions inserted before this took part in the last alert */
     bool alerted;
     char *guid, *command_line, *remote_url; /* latest evidence */
+    char key[]; /* the rule index, then the serialized by-values (klen bytes):
+                   the by-values are read back from it (key_decode) */
 } group;
 
 typedef struct rule_state {
@@ -209,15 +206,6 @@ static void group_free(c2w_engine_t *e, group *g)
         contrib_free(e, &g->c[i], r->n_aggs);
     refs_apply(e, g->trig, 2, false);
     free(g->c);
-    if (g->by) {
-        for (size_t i = 0; i < r->n_by; i++)
-            value_free(&g->by[i]);
-        free(g->by);
-    }
-    free(g->sum_u);
-    free(g->sum_d);
-    free(g->key);
-    free(g->key_text);
     free(g->guid);
     free(g->command_line);
     free(g->remote_url);
@@ -326,45 +314,14 @@ static group *group_get(c2w_engine_t *e, size_t ri, const c2w_attributed_t *a)
         group_remove(e, e->lru_head);
         e->st.evicted_groups++;
     }
-    group *g = calloc(1, sizeof(*g));
+    /* one allocation per group: the key is the by-values */
+    group *g = calloc(1, sizeof(*g) + e->kbuf.len);
     if (!g)
         return NULL;
     g->hash = h;
     g->rule = ri;
     g->klen = e->kbuf.len;
-    g->key = malloc(g->klen);
-    g->by = calloc(nby ? nby : 1, sizeof(*g->by));
-    g->sum_u = calloc(r->n_aggs ? r->n_aggs : 1, sizeof(*g->sum_u));
-    g->sum_d = calloc(r->n_aggs ? r->n_aggs : 1, sizeof(*g->sum_d));
-    c2w_buf_t text = { 0 };
-    int err = !g->key || !g->by || !g->sum_u || !g->sum_d;
-    if (!err) {
-        memcpy(g->key, e->kbuf.data, g->klen);
-        for (size_t i = 0; i < nby && !err; i++) {
-            err |= value_copy(&g->by[i], &vals[i]);
-            if (i)
-                err |= c2w_buf_puts(&text, "|");
-            err |= c2w_value_to_text(&vals[i], &text);
-        }
-        if (nby == 0)
-            err |= c2w_buf_puts(&text, "");
-    }
-    g->key_text = text.data ? text.data : c2w_strdup_opt("");
-    if (err || !g->key_text) {
-        if (g->by)
-            for (size_t i = 0; i < nby; i++)
-                if (g->by[i].type == C2W_T_STR && g->by[i].present)
-                    free((char *)g->by[i].s);
-        free(g->by);
-        g->by = NULL;
-        g->n = g->head = 0;
-        free(g->sum_u);
-        free(g->sum_d);
-        free(g->key);
-        free(g->key_text);
-        free(g);
-        return NULL;
-    }
+    memcpy(g->key, e->kbuf.data, g->klen);
     if (e->n_groups >= e->nb)
         table_grow(e);
     g->bnext = e->b[h & (e->nb - 1)];
@@ -377,24 +334,10 @@ static group *group_get(c2w_engine_t *e, size_t ri, const c2w_attributed_t *a)
 
 /* ---- contributions ---- */
 
-static void sums_apply(const c2w_rule_t *r, group *g, const contrib *c, int sign)
-{
-    for (size_t i = 0; i < r->n_aggs; i++) {
-        if (r->aggs[i].kind != C2W_AGG_SUM || !c->args[i].present)
-            continue;
-        if (r->aggs[i].arg_type == C2W_T_INT)
-            g->sum_u[i] = sign > 0 ? g->sum_u[i] + c->args[i].u : g->sum_u[i] - c->args[i].u;
-        else
-            g->sum_d[i] += sign * c->args[i].d;
-    }
-}
-
 static void drop_front(c2w_engine_t *e, group *g)
 {
     const c2w_rule_t *r = e->rules[g->rule].r;
-    contrib *c = &g->c[g->head];
-    sums_apply(r, g, c, -1);
-    contrib_free(e, c, r->n_aggs);
+    contrib_free(e, &g->c[g->head], r->n_aggs);
     g->head++;
     if (g->head == g->n)
         g->head = g->n = 0;
@@ -409,7 +352,6 @@ static void group_expire(c2w_engine_t *e, group *g, c2w_time_t limit)
 
 static int group_insert(c2w_engine_t *e, group *g, contrib *nc)
 {
-    const c2w_rule_t *r = e->rules[g->rule].r;
     if (g->n - g->head >= e->o.max_contribs) {
         drop_front(e, g);
         e->st.evicted_contribs++;
@@ -421,7 +363,7 @@ static int group_insert(c2w_engine_t *e, group *g, contrib *nc)
             g->head = 0;
         }
         if (g->n == g->cap) {
-            size_t cap = g->cap ? g->cap * 2 : 4;
+            size_t cap = g->cap ? g->cap * 2 : 2;
             contrib *c = realloc(g->c, cap * sizeof(*c));
             if (!c)
                 return -1;
@@ -435,7 +377,6 @@ static int group_insert(c2w_engine_t *e, group *g, contrib *nc)
     memmove(&g->c[pos + 1], &g->c[pos], (g->n - pos) * sizeof(*g->c));
     g->c[pos] = *nc;
     g->n++;
-    sums_apply(r, g, nc, +1);
     return 0;
 }
 
@@ -448,6 +389,58 @@ static void set_evidence(char **slot, const char *s)
         return;
     free(*slot);
     *slot = d;
+}
+
+/* ---- by-values, read back from the key ---- */
+
+/* The n by-values of g; strings point into g->key. */
+static void key_decode(const group *g, const c2w_rule_t *r, c2w_value_t *out, size_t n)
+{
+    size_t pos = sizeof(size_t);
+    for (size_t i = 0; i < n; i++) {
+        c2w_value_t *v = &out[i];
+        memset(v, 0, sizeof(*v));
+        v->type = c2w_rule_field_type(r, r->by[i]);
+        v->s = "";
+        uint8_t tag = (uint8_t)g->key[pos++];
+        if (tag == 0xff)
+            continue; /* absent */
+        v->present = true;
+        switch (v->type) {
+        case C2W_T_STR:
+            v->s = g->key + pos;
+            pos += strlen(v->s) + 1;
+            break;
+        case C2W_T_INT:
+            memcpy(&v->u, g->key + pos, sizeof(v->u));
+            pos += sizeof(v->u);
+            break;
+        case C2W_T_NUM:
+            memcpy(&v->d, g->key + pos, sizeof(v->d));
+            pos += sizeof(v->d);
+            break;
+        case C2W_T_TIME:
+            memcpy(&v->t, g->key + pos, sizeof(v->t));
+            pos += sizeof(v->t);
+            break;
+        case C2W_T_IP:
+            memcpy(&v->ip, g->key + pos, sizeof(v->ip));
+            pos += sizeof(v->ip);
+            break;
+        }
+    }
+}
+
+/* The group key as text: by-values joined with '|' (the Kafka message key). */
+static int key_text(const c2w_value_t *by, size_t n, c2w_buf_t *out)
+{
+    int err = c2w_buf_puts(out, "");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            err |= c2w_buf_puts(out, "|");
+        err |= c2w_value_to_text(&by[i], out);
+    }
+    return err;
 }
 
 /* ---- figures ---- */
@@ -573,7 +566,12 @@ static void emit_alert(c2w_engine_t *e, group *g, size_t lo, size_t hi, c2w_emit
     size_t ne = e->o.max_evidence;
     const char **uids = calloc(ne, sizeof(*uids));
     const char **cids = calloc(ne, sizeof(*cids));
-    if (!aggs || !sets || !cols || !uids || !cids)
+    c2w_value_t *by = calloc(r->n_by ? r->n_by : 1, sizeof(*by));
+    c2w_buf_t ktext = { 0 };
+    if (!aggs || !sets || !cols || !uids || !cids || !by)
+        goto out_free;
+    key_decode(g, r, by, r->n_by);
+    if (key_text(by, r->n_by, &ktext) || !ktext.data)
         goto out_free;
     compute_aggs(e, g, lo, hi, aggs, sets);
     for (size_t i = 0; i < r->n_project; i++) {
@@ -584,7 +582,7 @@ static void emit_alert(c2w_engine_t *e, group *g, size_t lo, size_t hi, c2w_emit
             if (r->aggs[pc->index].kind == C2W_AGG_MAKE_SET)
                 cols[i].raw_json = cols[i].v.s;
         } else {
-            cols[i].v = g->by[pc->index];
+            cols[i].v = by[pc->index];
         }
     }
     size_t nu = 0, nc = 0;
@@ -602,7 +600,7 @@ static void emit_alert(c2w_engine_t *e, group *g, size_t lo, size_t hi, c2w_emit
         .window_end = wend,
         .cols = cols,
         .n_cols = r->n_project,
-        .group_key = g->key_text,
+        .group_key = ktext.data,
         .uids = uids,
         .n_uids = nu,
         .community_ids = cids,
@@ -611,7 +609,7 @@ static void emit_alert(c2w_engine_t *e, group *g, size_t lo, size_t hi, c2w_emit
         .command_line = g->command_line,
         .remote_url = g->remote_url,
     };
-    c2w_alert_make_id(r->id, g->key_text, anchor, anchor_uid, al.alert_id);
+    c2w_alert_make_id(r->id, ktext.data, anchor, anchor_uid, al.alert_id);
     e->st.alerts++;
     if (e->fn)
         e->fn(e->ctx, &al);
@@ -624,6 +622,8 @@ out_free:
     free(cols);
     free(uids);
     free(cids);
+    free(by);
+    c2w_buf_free(&ktext);
 }
 
 static c2w_time_t drop_clock(const c2w_engine_t *e)
@@ -778,7 +778,9 @@ static int final_cmp(const void *pa, const void *pb)
     int c = value_cmp(&b->first, &a->first); /* descending */
     if (c)
         return c;
-    return strcmp(a->g->key_text, b->g->key_text);
+    size_t n = a->g->klen < b->g->klen ? a->g->klen : b->g->klen;
+    c = memcmp(a->g->key, b->g->key, n);
+    return c ? c : (a->g->klen > b->g->klen) - (a->g->klen < b->g->klen);
 }
 
 void c2w_engine_finish(c2w_engine_t *e, c2w_time_t now)

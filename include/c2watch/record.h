@@ -177,11 +177,13 @@ typedef enum c2w_type {
 typedef struct c2w_value {
     c2w_type_t type;
     bool present; /* false: the field is absent (unattributed, not logged) */
-    const char *s; /* C2W_T_STR */
-    uint64_t u; /* C2W_T_INT */
-    double d; /* C2W_T_NUM */
-    c2w_time_t t; /* C2W_T_TIME */
-    c2w_ip_t ip; /* C2W_T_IP */
+    const char *s; /* C2W_T_STR (kept outside the union: "" when not a string) */
+    union { /* the member named by type */
+        uint64_t u; /* C2W_T_INT */
+        double d; /* C2W_T_NUM */
+        c2w_time_t t; /* C2W_T_TIME */
+        c2w_ip_t ip; /* C2W_T_IP */
+    };
 } c2w_value_t;
 
 /* The field catalog: every name a rule may use, with its type. */
