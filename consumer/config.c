@@ -699,7 +699,26 @@ out_free_doc:
 /* ------------------------------------------------------------------ */
 /* Dump and documentation.                                            */
 
-/* s as a YAML double-quoted scalar. */
+/* Length (2..4) and code point of the valid UTF-8 sequence at p, or 0. */
+static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+    size_t n = *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3 : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+    uint32_t c = *p & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+    if (n == 0 || (n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) || (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+        return 0;
+    *cp = c;
+    return n;
+}
+
+/* s as a YAML double-quoted scalar that loads back as s: everything YAML
+ * does not allow raw (controls, C1 controls, U+FFFE, U+FFFF) or would fold
+ * (NEL, U+2028, U+2029) is escaped. A byte that is not UTF-8 (possible
+ * from c2w_config_set only) is written as \xHH, so the dump stays YAML. */
 static int put_quoted(c2w_buf_t *out, const char *s)
 {
     if (c2w_buf_puts(out, "\"") < 0)
@@ -707,6 +726,8 @@ static int put_quoted(c2w_buf_t *out, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         const char *e = NULL;
+        size_t n = 1;
+        uint32_t cp;
         if (*p == '"')
             e = "\\\"";
         else if (*p == '\\')
@@ -718,9 +739,20 @@ static int put_quoted(c2w_buf_t *out, const char *s)
         else if (*p < 0x20 || *p == 0x7f) {
             snprintf(esc, sizeof(esc), "\\x%02x", *p);
             e = esc;
+        } else if (*p >= 0x80) {
+            n = utf8_seq(p, &cp);
+            if (n == 0) {
+                snprintf(esc, sizeof(esc), "\\x%02x", *p);
+                e = esc;
+                n = 1;
+            } else if (cp < 0xa0 || cp == 0x2028 || cp == 0x2029 || cp == 0xfffe || cp == 0xffff) {
+                snprintf(esc, sizeof(esc), cp < 0x100 ? "\\x%02x" : "\\u%04x", (unsigned)cp);
+                e = esc;
+            }
         }
-        if (e ? c2w_buf_puts(out, e) < 0 : c2w_buf_append(out, (const char *)p, 1) < 0)
+        if (e ? c2w_buf_puts(out, e) < 0 : c2w_buf_append(out, (const char *)p, n) < 0)
             return -1;
+        p += n - 1;
     }
     return c2w_buf_puts(out, "\"");
 }

@@ -26,10 +26,17 @@
  *     with one, RFC 8259 §8.1, and producers that write it are broken);
  *   - yajl accepts overlong forms and encoded surrogates in strings; we check
  *     every string and key strictly and reject those as bad_utf8 too (an
- *     escaped lone low surrogate "\udc00" therefore is bad_utf8; yajl itself
- *     turns a lone high surrogate into '?').
- *   - memory exhaustion has no reason of its own in decode.h: it is reported
- *     as too_big with the detail "too_big: out of memory".
+ *     escaped lone low surrogate "\udc00" therefore is bad_utf8). yajl
+ *     turns an escaped high surrogate not followed by a \u escape into '?'
+ *     and pairs one followed by any \u escape ("\ud800\u0041" becomes
+ *     U+10041): after the parse the escapes are checked in the text itself,
+ *     and a high surrogate escape without a low one is bad_utf8 as well.
+ *   - memory exhaustion -> no_memory, with what was being allocated in the
+ *     detail ("no_memory: parser", "no_memory: Image"); the decoder stays
+ *     usable and the same record may decode once memory is back.
+ *
+ * yajl's memory: see "yajl's allocator" below for why yajl is never handed
+ * a NULL.
  */
 #include "c2watch/decode.h"
 #include "c2watch/util.h"
@@ -232,6 +239,9 @@ struct c2w_decoder {
     dec_frame_t *frames; /* max_depth entries, one per open container */
     char *scratch; /* collected texts; scratch_cap covers any record we parse */
     size_t scratch_cap;
+    unsigned char *ya_base; /* yajl's budget (see dec_ya_reserve), ya_cap bytes */
+    size_t ya_cap;
+    size_t ya_used; /* bytes of the budget handed out during this parse */
 
     /* per-record state, reset by c2w_decode */
     c2w_dec_result_t *res;
@@ -266,6 +276,7 @@ static const char *const reject_names[C2W_REJ_COUNT] = {
     [C2W_REJ_BAD_PORT] = "bad_port",
     [C2W_REJ_BAD_TIME] = "bad_time",
     [C2W_REJ_BAD_PROTO] = "bad_proto",
+    [C2W_REJ_NO_MEMORY] = "no_memory",
 };
 static const char *const skip_names[C2W_SKIP_COUNT] = {
     [C2W_SKIP_EVENT_ID] = "event_id",
@@ -317,9 +328,10 @@ static int dec_reject(c2w_decoder_t *d, c2w_reject_t r, const char *what)
     return -1;
 }
 
-static int dec_oom(c2w_decoder_t *d)
+/* Out of memory while allocating for what (a field name, "parser"). */
+static int dec_oom(c2w_decoder_t *d, const char *what)
 {
-    return dec_reject(d, C2W_REJ_TOO_BIG, "out of memory");
+    return dec_reject(d, C2W_REJ_NO_MEMORY, what);
 }
 
 /* Records a skip; returns -1 (the record is not produced). */
@@ -370,6 +382,43 @@ static bool dec_utf8_valid(const unsigned char *s, size_t n)
             (cp >= 0xd800 && cp <= 0xdfff))
             return false;
         i += need + 1;
+    }
+    return true;
+}
+
+static unsigned dec_hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[k];
+        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+/* Every \u escape of a surrogate is a high one followed by a low one. Only
+ * on text yajl parsed: each backslash then starts a well-formed escape. */
+static bool dec_escapes_valid(const char *s, size_t n)
+{
+    const char *p = memchr(s, '\\', n), *end = s + n;
+    while (p) {
+        size_t step = 2;
+        if (p[1] == 'u') {
+            unsigned cp = dec_hex4(p + 2);
+            step = 6;
+            if (cp >= 0xdc00 && cp <= 0xdfff)
+                return false;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (end - p < 12 || p[6] != '\\' || p[7] != 'u')
+                    return false;
+                unsigned lo = dec_hex4(p + 8);
+                if (lo < 0xdc00 || lo > 0xdfff)
+                    return false;
+                step = 12;
+            }
+        }
+        p += step;
+        p = p < end ? memchr(p, '\\', (size_t)(end - p)) : NULL;
     }
     return true;
 }
@@ -611,7 +660,7 @@ static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
     if (!s)
         return 0;
     *out = c2w_strndup(s, len);
-    return *out ? 0 : dec_oom(d);
+    return *out ? 0 : dec_oom(d, dec_name(d, i));
 }
 
 /*
@@ -852,6 +901,9 @@ static int dec_sysmon(c2w_decoder_t *d, c2w_record_t *out)
 
     switch (id) {
     case 3: {
+        /* User is read when present but not required: Sysmon writes "-" for
+         * some system connections, and rejecting those would lose their
+         * attribution; AccountName is then absent. */
         out->kind = C2W_REC_NETCONN;
         c2w_netconn_t *n = &out->u.net;
         if (dec_sysmon_common(d, &n->utc, &n->host, &n->guid, &n->image) < 0 ||
@@ -973,7 +1025,183 @@ static int dec_eve(c2w_decoder_t *d, c2w_record_t *out)
     char uid[24];
     snprintf(uid, sizeof(uid), "F%" PRIu64, flow_id);
     f->uid = c2w_strndup(uid, strlen(uid));
-    return f->uid ? 0 : dec_oom(d);
+    return f->uid ? 0 : dec_oom(d, dec_name(d, E_FLOW_ID));
+}
+
+/* ---- yajl's allocator ----
+ *
+ * yajl 2.1 never checks what its allocator returns, except for an error
+ * message: yajl_alloc copies into the handle it was just given
+ * (src/yajl.c:64-67), yajl_buf_alloc and yajl_lex_alloc memset theirs
+ * (src/yajl_buf.c:58-59, src/yajl_lex.c:107-108), a buffer's first block
+ * gets a NUL and a grown one gets the bytes (yajl_buf.c:42-43, 51, 76),
+ * yajl_bs_push stores the new state through the realloc'd stack
+ * (src/yajl_bytestack.h:56-60). Only yajl_render_error_string tests its
+ * block (yajl_parser.c). So yajl's allocator must never return NULL, and a
+ * failing malloc cannot be passed on to it.
+ *
+ * Instead, before yajl sees a record, the decoder reserves every byte yajl
+ * can ask for while parsing it (dec_ya_reserve: an ordinary malloc; when
+ * it fails, the record is rejected as no_memory and yajl is not called),
+ * and yajl's allocator cuts its blocks from that budget; frees are no-ops
+ * and the next record reuses the budget. What yajl 2.1 asks for, for one
+ * record of len bytes fed in one chunk and then yajl_complete_parse:
+ *   - fixed-size blocks: the handle, the lexer, two yajl_buf_t (the
+ *     decode buffer's and the lexer's) and at most one error message (we
+ *     ask once, not verbose: under 100 bytes); DEC_YA_SMALLS blocks of at
+ *     most DEC_YA_SMALL bytes;
+ *   - the lexer buffer's data: it holds only a token cut by the end of a
+ *     chunk (yajl_lex_lex, at "lexed:"), so at most len + 1 bytes (the
+ *     record's tail, then the " " yajl_complete_parse feeds);
+ *   - the decode buffer's data: one unescaped string or key, never longer
+ *     than its JSON text, so at most len bytes;
+ *     both buffers start at 2048 bytes and double until the content and a
+ *     NUL fit (yajl_buf.c:41-52): every request is 2048 * 2^k, the last one
+ *     at most dec_ya_bufsize(len + 1);
+ *   - the state stack: one byte per open container plus one, grown 128
+ *     bytes at a time; yajl_do_parse pushes a container only after our
+ *     start_map / start_array callback accepted it, and dec_open refuses
+ *     the one past max_depth, so at most min(max_depth, len) + 1 bytes.
+ * A block that must grow moves to a new one of twice its capacity, or of
+ * the request when that is more (dec_ya_realloc): yajl's buffers then have
+ * the capacities 2048 * 2^k they ask for, and the stack (128 bytes more
+ * each time) 128 * 2^k. dec_ya_chain counts every capacity such a block
+ * can pass through, so dec_ya_budget is more than yajl can take.
+ * tests/test_oom.c checks these facts against the libyajl it is linked
+ * with, and that no parse of a worst-case record leaves its budget. Were
+ * a yajl of another version to ask for more anyway, the heap stands in;
+ * only if that malloc failed as well would the decoder abort() rather than
+ * let yajl write through NULL.
+ */
+
+#define DEC_YA_ALIGN ((size_t)16)
+#define DEC_YA_HDR ((size_t)16) /* before each block: its capacity */
+#define DEC_YA_SMALL ((size_t)512) /* bound on one fixed-size yajl block */
+#define DEC_YA_SMALLS 5
+#define DEC_YA_KEEP ((size_t)256 * 1024) /* a larger budget is freed after its record */
+
+/* The capacity of a block being asked n bytes, 0 on overflow. */
+static size_t dec_ya_round(size_t n)
+{
+    if (n > SIZE_MAX / 4)
+        return 0;
+    return n ? (n + DEC_YA_ALIGN - 1) & ~(DEC_YA_ALIGN - 1) : DEC_YA_ALIGN;
+}
+
+/* Bytes taken by a block of first bytes grown by doubling until it holds
+ * f: every capacity it passes through, each with its header. */
+static size_t dec_ya_chain(size_t first, size_t f)
+{
+    size_t cap = first, sum = DEC_YA_HDR + cap;
+    while (cap < f) {
+        cap <<= 1;
+        sum += DEC_YA_HDR + cap;
+    }
+    return sum;
+}
+
+/* yajl_buf's last request for n bytes of content (plus its NUL). */
+static size_t dec_ya_bufsize(size_t n)
+{
+    size_t need = 2048;
+    while (need <= n)
+        need <<= 1;
+    return need;
+}
+
+/* Bytes yajl may take parsing a record of len bytes (len <= max_bytes). */
+static size_t dec_ya_budget(const c2w_decoder_t *d, size_t len)
+{
+    size_t depth = d->max_depth < len ? d->max_depth : len;
+    size_t stack = (depth + 1 + 127) / 128 * 128;
+    return 2 * dec_ya_chain(2048, dec_ya_bufsize(len + 1)) + dec_ya_chain(128, stack) +
+           DEC_YA_SMALLS * (DEC_YA_HDR + DEC_YA_SMALL);
+}
+
+/* Makes the budget cover a record of len bytes; 0, or -1 on OOM. */
+static int dec_ya_reserve(c2w_decoder_t *d, size_t len)
+{
+    d->ya_used = 0;
+    if (len > SIZE_MAX / 64)
+        return -1;
+    size_t need = dec_ya_budget(d, len);
+    if (d->ya_cap >= need)
+        return 0;
+    free(d->ya_base);
+    d->ya_cap = 0;
+    d->ya_base = malloc(need);
+    if (!d->ya_base)
+        return -1;
+    d->ya_cap = need;
+    return 0;
+}
+
+/* After a parse: a large budget is given back rather than kept. */
+static void dec_ya_release(c2w_decoder_t *d)
+{
+    d->ya_used = 0;
+    if (d->ya_cap > DEC_YA_KEEP) {
+        free(d->ya_base);
+        d->ya_base = NULL;
+        d->ya_cap = 0;
+    }
+}
+
+static bool dec_ya_in_budget(const c2w_decoder_t *d, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)d->ya_base;
+    return d->ya_base && a >= base && a - base < d->ya_cap;
+}
+
+/* A block of cap bytes (dec_ya_round'ed, not 0); never NULL. */
+static void *dec_ya_block(c2w_decoder_t *d, size_t cap)
+{
+    unsigned char *b;
+    if (cap && d->ya_cap - d->ya_used >= DEC_YA_HDR + cap) {
+        b = d->ya_base + d->ya_used;
+        d->ya_used += DEC_YA_HDR + cap;
+    } else {
+        /* Past the budget: not with yajl 2.1 (see above). */
+        b = cap ? malloc(DEC_YA_HDR + cap) : NULL;
+        if (!b)
+            abort(); /* yajl would write through NULL */
+    }
+    memcpy(b, &cap, sizeof(cap));
+    return b + DEC_YA_HDR;
+}
+
+static size_t dec_ya_cap(const void *p)
+{
+    size_t cap;
+    memcpy(&cap, (const unsigned char *)p - DEC_YA_HDR, sizeof(cap));
+    return cap;
+}
+
+static void *dec_ya_malloc(void *ctx, size_t n)
+{
+    return dec_ya_block(ctx, dec_ya_round(n));
+}
+
+static void dec_ya_free(void *ctx, void *p)
+{
+    if (p && !dec_ya_in_budget(ctx, p))
+        free((unsigned char *)p - DEC_YA_HDR);
+}
+
+static void *dec_ya_realloc(void *ctx, void *p, size_t n)
+{
+    if (!p)
+        return dec_ya_malloc(ctx, n);
+    size_t cap = dec_ya_cap(p);
+    if (n <= cap)
+        return p;
+    size_t grown = dec_ya_round(n);
+    if (grown && grown < 2 * cap)
+        grown = dec_ya_round(2 * cap);
+    void *q = dec_ya_block(ctx, grown);
+    memcpy(q, p, cap);
+    dec_ya_free(ctx, p);
+    return q;
 }
 
 /* ---- public ---- */
@@ -1013,6 +1241,7 @@ void c2w_decoder_free(c2w_decoder_t *d)
 {
     if (!d)
         return;
+    free(d->ya_base);
     free(d->scratch);
     free(d->frames);
     free(d);
@@ -1029,10 +1258,15 @@ static bool dec_blank(const char *buf, size_t len)
 /* Parses the record into the slots; 0, or -1 with the rejection recorded. */
 static int dec_parse(c2w_decoder_t *d, const char *buf, size_t len)
 {
-    /* yajl 2.1 has no reset: one handle per record (a few small mallocs). */
-    yajl_handle h = yajl_alloc(&dec_callbacks, NULL, d);
-    if (!h)
-        return dec_oom(d);
+    /* yajl 2.1 has no reset: one handle per record, in the budget. */
+    if (dec_ya_reserve(d, len) < 0)
+        return dec_oom(d, "parser");
+    yajl_alloc_funcs afs = { .malloc = dec_ya_malloc, .realloc = dec_ya_realloc, .free = dec_ya_free, .ctx = d };
+    yajl_handle h = yajl_alloc(&dec_callbacks, &afs, d);
+    if (!h) {
+        dec_ya_release(d);
+        return dec_oom(d, "parser");
+    }
     yajl_status st = yajl_parse(h, (const unsigned char *)buf, len);
     if (st == yajl_status_ok)
         st = yajl_complete_parse(h);
@@ -1047,6 +1281,9 @@ static int dec_parse(c2w_decoder_t *d, const char *buf, size_t len)
             yajl_free_error(h, msg);
     }
     yajl_free(h);
+    dec_ya_release(d);
+    if (st == yajl_status_ok && !d->failed && memchr(buf, '\\', len) && !dec_escapes_valid(buf, len))
+        dec_reject(d, C2W_REJ_BAD_UTF8, "lone surrogate escape");
     return d->failed ? -1 : 0;
 }
 
@@ -1060,11 +1297,12 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
     d->res = res;
     d->failed = false;
 
-    if (len > 0 && buf[len - 1] == '\n') {
+    /* The line end is not part of the record (nor of its size): "\n",
+     * "\r\n", or the "\r" a line reader leaves of a CRLF line. */
+    if (len > 0 && buf[len - 1] == '\n')
         len--;
-        if (len > 0 && buf[len - 1] == '\r')
-            len--;
-    }
+    if (len > 0 && buf[len - 1] == '\r')
+        len--;
     if (dec_blank(buf, len)) {
         dec_reject(d, C2W_REJ_EMPTY, NULL);
         goto out;

@@ -13,8 +13,18 @@
  *     state (join waits, window contributions, suppressing alerts; see
  *     offsets.h). On assignment the partition is read from there, silently,
  *     up to the committed offset.
- *  3. Replay is global. A partition that has caught up is paused until all
- *     have, so that no live record is processed while alerts are muted.
+ *  3. Replay is global. A partition that has caught up, or had nothing to
+ *     replay, is held (and paused) until all have caught up, so that no
+ *     live record is processed while alerts are muted. The sources that
+ *     were idle at the commit (and whether waiting flows had been settled)
+ *     are recorded with it and restored, still muted, once the replay is
+ *     done: the decisions they caused are not taken again live.
+ *  4. Records are fed in event-time order across partitions (and topics):
+ *     each partition's fetched records wait in a queue of their own, and
+ *     the oldest head goes first, once every partition has a head, is at
+ *     its end, or has kept the others waiting for C2W_MERGE_WAIT_MS. So
+ *     the order does not depend on how fetches interleave the partitions,
+ *     and neither do the join's decisions nor the threshold alert ids.
  *
  * An alert that is produced again after a crash carries the same alert_id
  * (alert.h), so consumers can drop the duplicate.
@@ -33,7 +43,26 @@
 #include "c2watch/source.h"
 
 #define C2W_EPOCHS 64 /* snapshots awaiting delivery at most */
-#define C2W_META_PREFIX "c2w1 "
+#define C2W_DEADLETTER_MAX (512 * 1024) /* bytes of a rejected record kept in its dead letter */
+#define C2W_META_PREFIX "c2w1 " /* "c2w1 EARLIEST" (older commits) */
+#define C2W_META_PREFIX2 "c2w2 " /* "c2w2 EARLIEST FLAGS": FLAGS as in snapshot.flags */
+#define C2W_FLAG_SETTLED 0x80u
+/* How long a partition with nothing queued may hold back the records of
+ * the others (its next record may be the oldest): since its queue ran dry
+ * when it is not at its end; since the waiting record arrived when it
+ * reached its end before that record arrived (records produced together
+ * reach the partitions at slightly different times). */
+#define C2W_MERGE_WAIT_MS 500
+/* The same for a partition that has delivered nothing since it was
+ * assigned or resumed (its first fetch is not done). */
+#define C2W_MERGE_START_WAIT_MS 10000
+/* Records queued over all partitions beyond which nothing waits. */
+#define C2W_MERGE_MAX_QUEUED 200000
+/* At start-up the cluster must answer a metadata request within this
+ * time; TLS handshake or SASL authentication failures end the wait after
+ * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
+#define C2W_CONNECT_TIMEOUT_MS 15000
+#define C2W_AUTH_FAILURES 2
 
 static int64_t mono_ms(void)
 {
@@ -88,6 +117,15 @@ out_destroy:
 
 /* ---- the service ---- */
 
+/* A fetched record waiting for its turn (decoded when fetched). */
+typedef struct qitem {
+    int64_t offset;
+    int64_t arrived; /* mono ms */
+    c2w_time_t t; /* event time, sensor clock; INT64_MIN: first (rejected, or host clock unknown) */
+    bool has_rec, timed; /* timed: t is known (else looked up again at the head) */
+    c2w_record_t rec;
+} qitem;
+
 typedef struct tpart {
     char *topic;
     int32_t partition;
@@ -96,11 +134,17 @@ typedef struct tpart {
     int64_t replay_until; /* committed offset at assignment; -1: nothing to replay */
     int64_t eof_at; /* offset of the last end-of-partition event, -1 */
     bool replaying, paused;
+    bool primed; /* delivered a record or its end since assigned or resumed */
+    qitem *q; /* ring of fetched records not fed yet */
+    size_t q_head, q_n, q_cap;
+    int64_t empty_since; /* mono ms: the queue ran dry (not at the end) */
+    int64_t eof_ms; /* mono ms of the last end-of-partition event */
 } tpart;
 
 typedef struct snapshot {
     uint64_t epoch;
     int64_t *pos, *earliest; /* per partition */
+    unsigned flags; /* bit k: source kind k idle; C2W_FLAG_SETTLED */
 } snapshot;
 
 typedef struct svc {
@@ -114,13 +158,19 @@ typedef struct svc {
     tpart *tps;
     size_t n_tps;
     size_t n_replaying;
+    size_t queued; /* records queued over all partitions */
+    bool mute_decode; /* the record being decoded was processed before the restart */
+    int restore_flags; /* snapshot.flags of the commit replayed to; -1: none */
     /* delivery accounting */
     uint64_t epoch;
     int64_t outstanding[C2W_EPOCHS];
     snapshot snaps[C2W_EPOCHS];
     size_t snap_head, n_snaps;
     bool fatal;
-    char fatal_msg[256];
+    char fatal_msg[640];
+    char last_err[512]; /* the latest client error (librdkafka's text: never a secret) */
+    char auth_err[512]; /* the latest TLS or SASL failure */
+    int auth_errors; /* TLS or SASL failures seen */
     /* per source kind */
     int64_t last_record_ms[C2W_SRC_COUNT];
     bool kind_assigned[C2W_SRC_COUNT], kind_idle[C2W_SRC_COUNT];
@@ -136,6 +186,28 @@ static void svc_fail(svc *s, const char *fmt, const char *arg)
     if (!s->fatal) {
         snprintf(s->fatal_msg, sizeof(s->fatal_msg), fmt, arg);
         s->fatal = true;
+    }
+}
+
+/* Client errors (librdkafka's own text, which names brokers and states but
+ * never property values). Also counts TLS and SASL failures for the
+ * start-up check, and stops the service on a fatal error. */
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    svc *s = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        svc_fail(s, "fatal Kafka client error: %s", why);
+        return;
+    }
+    fprintf(stderr, "c2watch: %s: %s\n", rd_kafka_name(rk), reason);
+    if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || !s->last_err[0])
+        snprintf(s->last_err, sizeof(s->last_err), "%s", reason);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL ||
+        (err == RD_KAFKA_RESP_ERR__TRANSPORT && strstr(reason, "SSL handshake failed"))) {
+        snprintf(s->auth_err, sizeof(s->auth_err), "%s", reason);
+        s->auth_errors++;
     }
 }
 
@@ -216,13 +288,23 @@ static void on_flow(void *ctx, const c2w_attributed_t *a)
 static void on_reject(void *ctx, c2w_source_kind_t src, const char *buf, size_t len, const c2w_dec_result_t *res)
 {
     svc *s = ctx;
-    if (s->n_replaying || !s->cfg->topic_deadletter || !*s->cfg->topic_deadletter)
+    if (s->mute_decode || !s->cfg->topic_deadletter || !*s->cfg->topic_deadletter)
         return;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     const char *reason = c2w_reject_name((c2w_reject_t)res->reason);
     rd_kafka_header_add(h, "c2watch.reason", -1, reason, -1);
     rd_kafka_header_add(h, "c2watch.detail", -1, res->detail, -1);
     rd_kafka_header_add(h, "c2watch.source", -1, c2w_source_name(src), -1);
+    /* A record over the broker's message size (too_big ones are) could not
+     * be dead-lettered whole, and a refused produce would stop the service:
+     * its first C2W_DEADLETTER_MAX bytes go instead, with the original
+     * length in a header. */
+    if (len > C2W_DEADLETTER_MAX) {
+        char orig[32];
+        snprintf(orig, sizeof(orig), "%zu", len);
+        rd_kafka_header_add(h, "c2watch.truncated_from", -1, orig, -1);
+        len = C2W_DEADLETTER_MAX;
+    }
     produce(s, s->cfg->topic_deadletter, NULL, 0, buf, len, h);
     s->deadletters++;
 }
@@ -256,28 +338,54 @@ static void state_free(svc *s)
     s->pipe = NULL;
     c2w_offsets_free(s->offs);
     s->offs = NULL;
-    for (size_t i = 0; i < s->n_tps; i++)
-        free(s->tps[i].topic);
+    for (size_t i = 0; i < s->n_tps; i++) {
+        tpart *t = &s->tps[i];
+        for (size_t k = 0; k < t->q_n; k++) {
+            qitem *it = &t->q[(t->q_head + k) % t->q_cap];
+            if (it->has_rec)
+                c2w_record_clear(&it->rec);
+        }
+        free(t->q);
+        free(t->topic);
+    }
     free(s->tps);
+    s->queued = 0;
     s->tps = NULL;
     s->n_tps = s->n_replaying = 0;
     snapshots_clear(s);
 }
 
-static int64_t parse_meta(const rd_kafka_topic_partition_t *p)
+/* The earliest live offset of a commit's metadata, or -1; *flags gets
+ * the snapshot flags, or -1 when the commit has none. */
+static int64_t parse_meta(const rd_kafka_topic_partition_t *p, int *flags)
 {
     char tmp[64];
     size_t plen = strlen(C2W_META_PREFIX);
+    *flags = -1;
     if (!p->metadata || p->metadata_size <= plen || p->metadata_size >= sizeof(tmp))
         return -1;
     memcpy(tmp, p->metadata, p->metadata_size);
     tmp[p->metadata_size] = '\0';
-    if (strncmp(tmp, C2W_META_PREFIX, plen) != 0)
+    bool v2 = strncmp(tmp, C2W_META_PREFIX2, plen) == 0;
+    if (!v2 && strncmp(tmp, C2W_META_PREFIX, plen) != 0)
         return -1;
     char *end;
     long long v = strtoll(tmp + plen, &end, 10);
+    if (v2) {
+        if (*end != ' ')
+            return -1;
+        char *fend;
+        long f = strtol(end + 1, &fend, 10);
+        if (*fend != '\0' || f < 0 || f > 255)
+            return -1;
+        *flags = (int)f;
+        end = fend;
+    }
     return *end == '\0' && v >= 0 ? v : -1;
 }
+
+static void pause_one(svc *s, tpart *t, bool pause);
+static void restore_idle(svc *s);
 
 /* New state for a new assignment: fetch committed offsets and their
  * metadata, start each partition at its earliest live offset. */
@@ -296,6 +404,8 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         return -1;
     }
     memset(s->kind_assigned, 0, sizeof(s->kind_assigned));
+    s->restore_flags = -1;
+    int64_t now = mono_ms();
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         tpart *t = &s->tps[s->n_tps++];
@@ -306,8 +416,12 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         t->position = -1;
         t->eof_at = -1;
         t->replay_until = -1;
+        t->empty_since = now;
         int64_t committed = p->offset >= 0 ? p->offset : -1;
-        int64_t earliest = parse_meta(p);
+        int flags;
+        int64_t earliest = parse_meta(p, &flags);
+        if (committed >= 0 && flags >= 0 && s->restore_flags < 0)
+            s->restore_flags = flags;
         if (committed >= 0) {
             t->replay_until = committed;
             if (earliest >= 0 && earliest < committed) {
@@ -338,7 +452,6 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         svc_fail(s, "%s", "out of memory");
         return -1;
     }
-    int64_t now = mono_ms();
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         s->last_record_ms[k] = now;
         s->kind_idle[k] = false;
@@ -350,6 +463,13 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         svc_fail(s, "assign: %s", rd_kafka_err2str(err));
         return -1;
     }
+    /* Nothing live while alerts are muted: the partitions with nothing to
+     * replay wait (paused) for the others. */
+    for (size_t i = 0; s->n_replaying && i < s->n_tps; i++)
+        if (!s->tps[i].replaying)
+            pause_one(s, &s->tps[i], true);
+    if (!s->n_replaying)
+        restore_idle(s);
     fprintf(stderr, "c2watch: assigned %d partition%s, %zu replaying to rebuild state\n", parts->cnt,
             parts->cnt == 1 ? "" : "s", s->n_replaying);
     return 0;
@@ -372,6 +492,10 @@ static void take_snapshot(svc *s)
         sn->pos[i] = s->tps[i].position;
         sn->earliest[i] = c2w_offsets_earliest(s->offs, (uint32_t)i + 1);
     }
+    sn->flags = s->settled ? C2W_FLAG_SETTLED : 0;
+    for (int k = 0; k < C2W_SRC_COUNT; k++)
+        if (s->kind_assigned[k] && s->kind_idle[k])
+            sn->flags |= 1u << k;
     sn->epoch = s->epoch++;
     s->outstanding[s->epoch % C2W_EPOCHS] = 0;
     s->n_snaps++;
@@ -395,7 +519,7 @@ static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
         p->offset = sn->pos[i];
         char meta[48];
         int64_t early = sn->earliest[i] >= 0 && sn->earliest[i] < sn->pos[i] ? sn->earliest[i] : sn->pos[i];
-        int n = snprintf(meta, sizeof(meta), C2W_META_PREFIX "%" PRId64, early);
+        int n = snprintf(meta, sizeof(meta), C2W_META_PREFIX2 "%" PRId64 " %u", early, sn->flags);
         p->metadata = malloc((size_t)n);
         if (p->metadata) {
             memcpy(p->metadata, meta, (size_t)n);
@@ -472,11 +596,35 @@ static void pause_one(svc *s, tpart *t, bool pause)
         rd_kafka_resume_partitions(s->rkc, l);
     rd_kafka_topic_partition_list_destroy(l);
     t->paused = pause;
+    if (!pause) {
+        t->primed = false;
+        t->empty_since = mono_ms();
+    }
+}
+
+/* The sources idle at the commit replayed to are idle again, and the
+ * flows then settled are settled again (muted while replaying). */
+static void restore_idle(svc *s)
+{
+    if (s->restore_flags < 0 || !s->pipe)
+        return;
+    for (int k = 0; k < C2W_SRC_COUNT; k++)
+        if (s->kind_assigned[k] && !s->kind_idle[k] && (s->restore_flags & (1 << k))) {
+            s->kind_idle[k] = true;
+            c2w_pipeline_source_done(s->pipe, (c2w_source_kind_t)k);
+        }
+    if (s->restore_flags & C2W_FLAG_SETTLED) {
+        c2w_pipeline_settle(s->pipe);
+        s->settled = true;
+    }
+    s->restore_flags = -1;
 }
 
 static void replay_done(svc *s, tpart *t)
 {
     t->replaying = false;
+    if (s->n_replaying == 1)
+        restore_idle(s); /* still muted */
     s->n_replaying--;
     if (s->n_replaying) {
         pause_one(s, t, true); /* wait for the others to catch up */
@@ -500,6 +648,44 @@ static tpart *find_tp(svc *s, const char *topic, int32_t partition, size_t *idx)
     return NULL;
 }
 
+static bool at_eof(const tpart *t)
+{
+    return t->q_n == 0 && t->eof_at >= 0 && t->position >= t->eof_at;
+}
+
+/* Queues a fetched record, decoded (rejects go to the dead letters now). */
+static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm)
+{
+    if (t->q_n == t->q_cap) {
+        size_t cap = t->q_cap ? t->q_cap * 2 : 64;
+        qitem *q = malloc(cap * sizeof(*q));
+        if (!q) {
+            svc_fail(s, "%s", "out of memory queueing a record");
+            return;
+        }
+        for (size_t k = 0; k < t->q_n; k++)
+            q[k] = t->q[(t->q_head + k) % t->q_cap];
+        free(t->q);
+        t->q = q;
+        t->q_cap = cap;
+        t->q_head = 0;
+    }
+    qitem *it = &t->q[(t->q_head + t->q_n) % t->q_cap];
+    memset(it, 0, sizeof(*it));
+    it->offset = rkm->offset;
+    it->arrived = mono_ms();
+    it->t = INT64_MIN;
+    s->mute_decode = t->replaying && rkm->offset < t->replay_until;
+    const char *buf = rkm->payload ? rkm->payload : "";
+    it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, &it->rec);
+    s->mute_decode = false;
+    it->timed = !it->has_rec || c2w_pipeline_record_time(s->pipe, &it->rec, &it->t);
+    if (!it->timed)
+        it->t = INT64_MIN; /* a host not calibrated (yet): its events wait in the join */
+    t->q_n++;
+    s->queued++;
+}
+
 static void handle(svc *s, rd_kafka_message_t *rkm)
 {
     if (!rkm->rkt) {
@@ -513,9 +699,11 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         return;
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         t->eof_at = rkm->offset;
-        if (t->position < rkm->offset)
+        t->eof_ms = mono_ms();
+        t->primed = true;
+        if (t->q_n == 0 && t->position < rkm->offset)
             t->position = rkm->offset;
-        if (t->replaying && t->position >= t->replay_until)
+        if (t->q_n == 0 && t->replaying && t->position >= t->replay_until)
             replay_done(s, t);
         return;
     }
@@ -523,39 +711,114 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
-    if (t->replaying && rkm->offset >= t->replay_until) {
-        /* a paused partition's stale message, or the log was shorter */
-        replay_done(s, t);
-    }
-    t->position = rkm->offset + 1;
+    enqueue(s, t, rkm);
     t->eof_at = -1;
+    t->primed = true;
     s->last_record_ms[t->kind] = mono_ms();
+}
+
+/* Feeds the head of partition idx's queue to the pipeline. */
+static void feed_one(svc *s, size_t idx)
+{
+    tpart *t = &s->tps[idx];
+    qitem it = t->q[t->q_head];
+    t->q_head = (t->q_head + 1) % t->q_cap;
+    t->q_n--;
+    s->queued--;
+    t->position = it.offset + 1;
     s->settled = false;
     if (s->kind_idle[t->kind]) {
         s->kind_idle[t->kind] = false;
         c2w_pipeline_source_open(s->pipe, t->kind);
     }
-    c2w_srcref_t ref = { (uint32_t)idx + 1, rkm->offset };
-    const char *buf = rkm->payload ? rkm->payload : "";
-    c2w_pipeline_feed_ref(s->pipe, t->kind, buf, rkm->len, ref);
+    if (it.has_rec) {
+        c2w_srcref_t ref = { (uint32_t)idx + 1, it.offset };
+        if (it.rec.kind == C2W_REC_FLOW)
+            it.rec.u.flow.src = ref;
+        else if (it.rec.kind == C2W_REC_NETCONN)
+            it.rec.u.net.src = ref;
+        c2w_pipeline_push(s->pipe, t->kind, &it.rec);
+    }
+    if (t->q_n == 0) {
+        t->empty_since = mono_ms();
+        if (t->eof_at > t->position)
+            t->position = t->eof_at;
+    }
     if (t->replaying && t->position >= t->replay_until)
         replay_done(s, t);
 }
 
+/* Feeds queued records oldest first, across partitions; while replaying,
+ * only the replaying partitions. The oldest head waits while a partition
+ * with nothing queued may still deliver an older record (C2W_MERGE_WAIT_MS).
+ * At most max records per call, so that the loop keeps taking snapshots
+ * and serving delivery reports; returns true when it stopped there. */
+static bool merge(svc *s, size_t max)
+{
+    for (size_t fed = 0; s->pipe && !s->fatal; fed++) {
+        if (fed == max)
+            return true;
+        size_t best = SIZE_MAX;
+        bool again = false;
+        for (size_t i = 0; i < s->n_tps; i++) {
+            tpart *t = &s->tps[i];
+            if ((s->n_replaying && !t->replaying) || t->q_n == 0)
+                continue; /* held until every replay is done, or nothing queued */
+            qitem *h = &t->q[t->q_head];
+            if (!h->timed && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t))
+                h->timed = true; /* its host was calibrated meanwhile */
+            if (t->replaying && h->offset >= t->replay_until) {
+                /* the log was shorter than the commit said: live from here */
+                replay_done(s, t);
+                again = true;
+                break;
+            }
+            if (best == SIZE_MAX || h->t < s->tps[best].q[s->tps[best].q_head].t)
+                best = i;
+        }
+        if (again) {
+            fed--;
+            continue;
+        }
+        if (best == SIZE_MAX)
+            return false;
+        const qitem *h = &s->tps[best].q[s->tps[best].q_head];
+        int64_t now = mono_ms();
+        for (size_t i = 0; s->queued < C2W_MERGE_MAX_QUEUED && i < s->n_tps; i++) {
+            const tpart *t = &s->tps[i];
+            if ((s->n_replaying && !t->replaying) || t->q_n)
+                continue;
+            int64_t wait = t->primed ? C2W_MERGE_WAIT_MS : C2W_MERGE_START_WAIT_MS;
+            if (t->eof_at < 0 ? now - t->empty_since < wait
+                              : t->eof_ms < h->arrived && now - h->arrived < C2W_MERGE_WAIT_MS)
+                return false; /* its next record may be older */
+        }
+        feed_one(s, best);
+    }
+    return false;
+}
+
 /* A source kind whose partitions are all silent for idle_timeout (or all
- * at their end, with exit_at_end) stops holding the watermark back. */
+ * at their end, with exit_at_end) stops holding the watermark back. Not
+ * while replaying: the sources idle at the commit are restored after it. */
 static void check_idle(svc *s)
 {
+    if (s->n_replaying)
+        return;
     int64_t now = mono_ms();
     bool all_idle = true;
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         if (!s->kind_assigned[k] || s->kind_idle[k])
             continue;
-        bool all_eof = true;
+        bool all_eof = true, queued = false;
         for (size_t i = 0; i < s->n_tps; i++)
-            if (s->tps[i].kind == (c2w_source_kind_t)k && s->tps[i].eof_at < 0)
-                all_eof = false;
-        bool idle = now - s->last_record_ms[k] > s->cfg->idle_timeout / 1000;
+            if (s->tps[i].kind == (c2w_source_kind_t)k) {
+                if (!at_eof(&s->tps[i]))
+                    all_eof = false;
+                if (s->tps[i].q_n)
+                    queued = true;
+            }
+        bool idle = !queued && now - s->last_record_ms[k] > s->cfg->idle_timeout / 1000;
         if ((s->o->exit_at_end && all_eof) || idle) {
             s->kind_idle[k] = true;
             c2w_pipeline_source_done(s->pipe, (c2w_source_kind_t)k);
@@ -565,7 +828,7 @@ static void check_idle(svc *s)
     }
     /* Nothing arrives at all: decide the flows that wait for a nearer
      * event now, rather than when the stream moves on. */
-    if (all_idle && !s->settled && !s->n_replaying) {
+    if (all_idle && !s->settled) {
         c2w_pipeline_settle(s->pipe);
         s->settled = true;
     }
@@ -576,7 +839,7 @@ static bool at_end(const svc *s)
     if (!s->pipe || s->n_replaying || s->n_tps == 0)
         return false;
     for (size_t i = 0; i < s->n_tps; i++)
-        if (s->tps[i].eof_at < 0 || s->tps[i].position < s->tps[i].eof_at)
+        if (!at_eof(&s->tps[i]))
             return false;
     return true;
 }
@@ -685,6 +948,7 @@ static rd_kafka_t *make_client(svc *s, rd_kafka_type_t type, char *errbuf, size_
     } else {
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     }
+    rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, s);
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
@@ -696,6 +960,41 @@ static rd_kafka_t *make_client(svc *s, rd_kafka_type_t type, char *errbuf, size_
 out_destroy:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+/* Waits until the cluster answers a metadata request: a wrong address, a
+ * TLS client against a plaintext listener or refused credentials end the
+ * start with a message naming the brokers and librdkafka's error, rather
+ * than retrying forever. Before rd_kafka_poll_set_consumer (it polls the
+ * consumer's own queue for the error callbacks). */
+static int wait_for_cluster(svc *s, char *errbuf, size_t errlen)
+{
+    int64_t deadline = mono_ms() + C2W_CONNECT_TIMEOUT_MS;
+    for (;;) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(s->rkc, 0, NULL, &md, 1000);
+        if (!err) {
+            rd_kafka_metadata_destroy(md);
+            return 0;
+        }
+        rd_kafka_poll(s->rkp, 0);
+        rd_kafka_poll(s->rkc, 0);
+        const char *why = s->last_err[0] ? s->last_err : rd_kafka_err2str(err);
+        if (s->fatal) {
+            snprintf(errbuf, errlen, "%s", s->fatal_msg);
+            return -1;
+        }
+        if (s->auth_errors >= C2W_AUTH_FAILURES) {
+            snprintf(errbuf, errlen, "Kafka cluster at %s refused the connection (TLS or SASL): %s", s->cfg->brokers,
+                     s->auth_err);
+            return -1;
+        }
+        if (mono_ms() >= deadline) {
+            snprintf(errbuf, errlen, "no answer from the Kafka cluster at %s within %d s: %s", s->cfg->brokers,
+                     C2W_CONNECT_TIMEOUT_MS / 1000, why);
+            return -1;
+        }
+    }
 }
 
 /* The input topics' partitions, from the cluster's metadata. */
@@ -741,6 +1040,8 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
     s.rkc = make_client(&s, RD_KAFKA_CONSUMER, errbuf, errlen);
     if (!s.rkc)
         goto out;
+    if (wait_for_cluster(&s, errbuf, errlen))
+        goto out;
     rd_kafka_poll_set_consumer(s.rkc);
     s.q = rd_kafka_queue_get_consumer(s.rkc);
     const char *topics[C2W_SRC_COUNT];
@@ -776,12 +1077,16 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
     }
     int64_t last_commit = mono_ms(), last_stats = mono_ms();
     int64_t commit_ms = s.cfg->commit_interval / 1000, stats_ms = s.cfg->stats_interval / 1000;
+    int wait_ms = 100;
     while (!*o->stop && !s.fatal) {
-        ssize_t n = rd_kafka_consume_batch_queue(s.q, 100, msgs, batch);
+        ssize_t n = rd_kafka_consume_batch_queue(s.q, wait_ms, msgs, batch);
         for (ssize_t i = 0; i < n; i++) {
             handle(&s, msgs[i]);
             rd_kafka_message_destroy(msgs[i]);
         }
+        /* records ready to feed: come back at once; records waiting for
+         * another partition: soon */
+        wait_ms = merge(&s, batch) ? 0 : s.queued ? 10 : 100;
         rd_kafka_poll(s.rkp, 0);
         if (s.pipe)
             check_idle(&s);
@@ -847,6 +1152,17 @@ struct c2w_embedded {
 
 c2w_embedded_t *c2w_embedded_start(const c2w_config_t *cfg, int partitions, char *errbuf, size_t errlen)
 {
+    return c2w_embedded_start_n(cfg, 1, partitions, errbuf, errlen);
+}
+
+c2w_embedded_t *c2w_embedded_start_n(const c2w_config_t *cfg, int brokers, int partitions, char *errbuf,
+                                     size_t errlen)
+{
+    if (brokers < 1 || partitions < 1) {
+        snprintf(errbuf, errlen, "embedded cluster: needs at least one broker and one partition");
+        return NULL;
+    }
+    int replicas = brokers < 3 ? brokers : 3;
     c2w_embedded_t *e = calloc(1, sizeof(*e));
     if (!e) {
         snprintf(errbuf, errlen, "out of memory");
@@ -862,7 +1178,7 @@ c2w_embedded_t *c2w_embedded_start(const c2w_config_t *cfg, int partitions, char
         free(e);
         return NULL;
     }
-    e->mc = rd_kafka_mock_cluster_new(e->rk, 1);
+    e->mc = rd_kafka_mock_cluster_new(e->rk, brokers);
     if (!e->mc) {
         snprintf(errbuf, errlen, "embedded cluster: could not start the mock cluster");
         c2w_embedded_stop(e);
@@ -872,9 +1188,9 @@ c2w_embedded_t *c2w_embedded_start(const c2w_config_t *cfg, int partitions, char
     const char *in[] = { cfg->topic_zeek, cfg->topic_sysmon, cfg->topic_eve, cfg->topic_alerts, cfg->topic_flows };
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
         if (in[i] && *in[i])
-            rd_kafka_mock_topic_create(e->mc, in[i], partitions, 1);
+            rd_kafka_mock_topic_create(e->mc, in[i], partitions, replicas);
     if (cfg->topic_deadletter && *cfg->topic_deadletter)
-        rd_kafka_mock_topic_create(e->mc, cfg->topic_deadletter, 1, 1);
+        rd_kafka_mock_topic_create(e->mc, cfg->topic_deadletter, 1, replicas);
     return e;
 }
 

@@ -36,6 +36,7 @@ static void usage(FILE *f)
           "                 [--assign] [--embedded] [--stats-json]\n"
           "  c2watch demo   [--data DIR] [--rules PATH]\n"
           "  c2watch rules check PATH\n"
+          "  c2watch config dump [--config FILE] [--brokers B] [--group G] [--rules PATH]\n"
           "Files may be '-' (stdin) or gzip-compressed. Alerts go to stdout, statistics to stderr.\n",
           f);
 }
@@ -759,6 +760,36 @@ out:
     return rc;
 }
 
+/* config dump: the effective configuration of `run` with the same
+ * options, as YAML that loads again; secrets shown as "(redacted)". */
+static int cmd_config(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "dump") != 0) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    run_args ra;
+    c2w_config_t cfg;
+    int rc = parse_run_args(argc - 1, argv + 1, &ra, false);
+    if (rc)
+        return rc;
+    if (ra.exit_at_end || ra.assign || ra.embedded || ra.stats_json) {
+        fprintf(stderr, "c2watch: config dump takes --config, --brokers, --group and --rules only\n");
+        return EXIT_USAGE;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    if ((rc = load_config(&ra, &cfg)) == 0) {
+        c2w_buf_t b = { 0 };
+        if (c2w_config_dump(&cfg, &b) != 0 || !b.data || fputs(b.data, stdout) == EOF || fflush(stdout) != 0) {
+            fprintf(stderr, "c2watch: config dump failed\n");
+            rc = EXIT_RUNTIME;
+        }
+        c2w_buf_free(&b);
+    }
+    c2w_config_free(&cfg);
+    return rc;
+}
+
 static int cmd_rules(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[0], "check") != 0) {
@@ -792,6 +823,8 @@ int main(int argc, char **argv)
         return cmd_replay(argc - 2, argv + 2, true);
     if (strcmp(cmd, "rules") == 0)
         return cmd_rules(argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 2, argv + 2);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(cmd, "demo") == 0)

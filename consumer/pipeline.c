@@ -398,8 +398,11 @@ int c2w_pipeline_stats_text(const c2w_pipeline_t *p, c2w_buf_t *out)
             err |= appendf(out, "c2watch: host   ... %zu more hosts\n", nh - 20);
             break;
         }
-        err |= appendf(out, "c2watch: host   %s clock offset %+.3f s (%zu samples)\n", name,
-                       (double)off / C2W_USEC, samples);
+        /* host names come from the input: quoted and escaped, so that a
+         * name with a newline cannot forge a log line */
+        err |= c2w_buf_puts(out, "c2watch: host   ");
+        err |= c2w_json_string(out, name);
+        err |= appendf(out, " clock offset %+.3f s (%zu samples)\n", (double)off / C2W_USEC, samples);
     }
     if (p->engine) {
         const c2w_engine_stats_t *e = c2w_engine_stats(p->engine);

@@ -43,6 +43,9 @@
 #define RULE_SET_DEFAULT 10 /* make_set(F) */
 #define RULE_SET_MAX 1000 /* make_set(F, N): N at most */
 #define RULE_MSG_MAX 80 /* user text quoted in a message */
+#define RULE_MAX_REGEX_SIZE 1000 /* elements of one regex, repetitions expanded */
+#define RULE_MAX_REGEX_TOTAL 20000 /* the same over every regex of one load */
+#define RULE_MAX_REGEX_NEST 64 /* parentheses nested in one regex */
 
 static const c2w_ydoc_limits_t rule_limits = {
     .max_depth = RULE_MAX_DEPTH,
@@ -112,6 +115,7 @@ typedef struct load {
     size_t n_files;
     list_def_t *lists;
     size_t n_lists;
+    size_t regex_total; /* regex_size() of the regexes compiled so far */
 } load_t;
 
 __attribute__((format(printf, 5, 6))) static int errf(load_t *L, const char *file, unsigned line,
@@ -504,6 +508,109 @@ static int scope_resolve(load_t *L, const scope_t *sc, const c2w_ynode_t *k, int
     return 0;
 }
 
+static size_t sat_add(size_t a, size_t b, size_t cap)
+{
+    return a >= cap || b >= cap - a ? cap : a + b;
+}
+
+static size_t sat_mul(size_t a, size_t b, size_t cap)
+{
+    return a && b >= (cap + a - 1) / a ? cap : a * b;
+}
+
+/*
+ * glibc's regcomp has no limits of its own: it copies the operand of a
+ * bounded repetition once per count allowed (x{1,100} is 100 copies, nested
+ * repetitions multiply), and its time and memory grow faster than the
+ * result: "((a{1,100}){1,100}){1,100}" takes over 1 GB and seconds.
+ * Estimates the size of the expanded expression, saturating at cap: every
+ * atom counts 1, times the counts of the repetitions around it (*, + and ?
+ * count 2). Syntax errors are left to regcomp.
+ */
+static size_t regex_size(const char *re, size_t cap)
+{
+    size_t acc[RULE_MAX_REGEX_NEST + 1] = { 0 }, last = 0, atom;
+    unsigned depth = 0;
+    for (const char *p = re; *p; p++) {
+        atom = 1;
+        switch (*p) {
+        case '\\':
+            if (p[1])
+                p++;
+            break;
+        case '[': /* a bracket expression is one atom: []a], [^]a], [[:alpha:]] */
+            p += p[1] == '^' ? 2 : 1;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *e = strchr(p + 2, p[1]);
+                    while (e && e[1] != ']')
+                        e = strchr(e + 1, p[1]);
+                    if (!e)
+                        return sat_add(acc[0], depth + 1, cap); /* unterminated: regcomp refuses */
+                    p = e + 2;
+                } else {
+                    p++;
+                }
+            }
+            if (!*p)
+                return sat_add(acc[0], depth + 1, cap);
+            break;
+        case '(':
+            if (depth == RULE_MAX_REGEX_NEST)
+                return cap;
+            acc[++depth] = 0;
+            last = 0;
+            continue;
+        case ')':
+            if (depth > 0)
+                atom = acc[depth--];
+            break;
+        case '|':
+            last = 0;
+            continue;
+        case '*':
+        case '+':
+        case '?':
+            acc[depth] = sat_add(acc[depth], last, cap);
+            last = sat_mul(last, 2, cap);
+            continue;
+        case '{': {
+            size_t lo = 0, hi;
+            const char *q = p + 1;
+            if (*q < '0' || *q > '9')
+                break; /* not a bound */
+            while (*q >= '0' && *q <= '9')
+                lo = sat_add(sat_mul(lo, 10, cap), (size_t)(*q++ - '0'), cap);
+            hi = lo;
+            if (*q == ',') {
+                q++;
+                hi = sat_add(lo, 1, cap); /* {m,}: m copies and a star */
+                if (*q >= '0' && *q <= '9')
+                    for (hi = 0; *q >= '0' && *q <= '9'; q++)
+                        hi = sat_add(sat_mul(hi, 10, cap), (size_t)(*q - '0'), cap);
+            }
+            if (*q != '}')
+                break;
+            if (hi < 1)
+                hi = 1;
+            acc[depth] = sat_add(acc[depth], sat_mul(last, hi - 1, cap), cap);
+            last = sat_mul(last, hi, cap);
+            p = q;
+            continue;
+        }
+        default:
+            break;
+        }
+        acc[depth] = sat_add(acc[depth], atom, cap);
+        last = atom;
+    }
+    while (depth > 0) /* unclosed: regcomp refuses */
+        acc[0] = sat_add(acc[0], acc[depth--], cap);
+    return acc[0];
+}
+
 static int add_regex(load_t *L, regex_t *re)
 {
     c2w_ruleset_t *rs = L->rs;
@@ -598,6 +705,14 @@ static int compile_cond(load_t *L, const scope_t *sc, const c2w_ynode_t *fk, con
         regex_t *re = c2w_arena_alloc(&L->rs->arena, sizeof(*re));
         if (!re)
             return oom(L, L->file);
+        size_t size = regex_size(c->vals[0].s, RULE_MAX_REGEX_SIZE + 1);
+        if (size > RULE_MAX_REGEX_SIZE)
+            return NERR(L, opv, "regular expression '%.*s' is too complex (over %d elements with its repetitions "
+                        "expanded)", QS(opv), RULE_MAX_REGEX_SIZE);
+        if (size > RULE_MAX_REGEX_TOTAL - L->regex_total)
+            return NERR(L, opv, "too many regular expressions (over %d elements in all, repetitions expanded)",
+                        RULE_MAX_REGEX_TOTAL);
+        L->regex_total += size;
         int rc = regcomp(re, c->vals[0].s, REG_EXTENDED | REG_NOSUB);
         if (rc == REG_ESPACE)
             return NERR(L, opv, "out of memory compiling regular expression '%.*s'", QS(opv));

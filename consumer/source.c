@@ -88,7 +88,10 @@ int c2w_lines_next(c2w_lines_t *r, const char **line, size_t *len, bool *too_lon
                 *len = 0;
                 return 1;
             }
-            if (n > r->max_line) {
+            /* the limit is on the record: a CRLF line's "\r" is not counted,
+             * as in c2w_decode */
+            size_t body = n > 0 && l[n - 1] == '\r' ? n - 1 : n;
+            if (body > r->max_line) {
                 *too_long = true;
                 n = 0;
             }
@@ -97,7 +100,7 @@ int c2w_lines_next(c2w_lines_t *r, const char **line, size_t *len, bool *too_lon
             return 1;
         }
         size_t pending = r->end - r->start;
-        if (pending > r->max_line) {
+        if (pending > r->max_line + 1) { /* + 1: the "\r" of a CRLF line */
             /* Too long: drop what we have and skip to the next newline. */
             r->skipping = true;
             r->start = r->end = 0;

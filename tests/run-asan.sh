@@ -24,6 +24,23 @@ for t in "$dir"/tests/test_*; do
         status=1
     fi
 done
+# The fuzz targets' stored corpora and crash reproducers (tests/fuzz/),
+# replayed without libFuzzer (make fuzz-replay, sanitizer build).
+for r in "$dir"/replay/*; do
+    [ -x "$r" ] || continue
+    t=$(basename "$r")
+    echo "== asan fuzz replay $t"
+    if [ -d "tests/fuzz/crashes/$t" ]; then
+        "$r" "tests/fuzz/corpus/$t" "tests/fuzz/crashes/$t" >"$log" 2>&1
+    else
+        "$r" "tests/fuzz/corpus/$t" >"$log" 2>&1
+    fi || { status=1; tail -n 40 "$log"; }
+    tail -n 1 "$log"
+    if grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|check failed' "$log" >/dev/null; then
+        grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:|check failed' "$log" | head -60
+        status=1
+    fi
+done
 echo "== asan scenarios"
 if ! { python3 tests/check_scenarios.py --bin "$dir/c2watch" && \
         python3 tests/check_join_otrf.py --bin "$dir/c2watch" && \

@@ -12,7 +12,6 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,104 +24,9 @@
 #include "c2watch/ydoc.h"
 
 /* ------------------------------------------------------------------ */
-/* Allocation-failure sweep support (as in test_rule.c): outside the
- * sanitizer build this binary wraps malloc/calloc/realloc/free so that a
- * test can make the Nth allocation of one thread fail and count the blocks
- * still live afterwards.                                             */
+/* Allocation-failure sweep support: tests/sweep.h.                   */
 
-#if !defined(__SANITIZE_ADDRESS__)
-#define SWEEP 1
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static int sweep_init_busy;
-static _Alignas(16) char sweep_boot[8192]; /* for dlsym's own calloc */
-static size_t sweep_boot_used;
-static _Thread_local int sweep_on;
-static _Thread_local long sweep_fail_at, sweep_calls, sweep_live;
-
-static void sweep_init(void)
-{
-    sweep_init_busy = 1;
-    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    sweep_init_busy = 0;
-}
-
-static bool sweep_boot_ptr(const void *p)
-{
-    return (const char *)p >= sweep_boot && (const char *)p < sweep_boot + sizeof(sweep_boot);
-}
-
-static bool sweep_fail(void)
-{
-    return sweep_on && sweep_calls++ == sweep_fail_at;
-}
-
-void *malloc(size_t n)
-{
-    if (!real_malloc)
-        sweep_init();
-    if (sweep_fail())
-        return NULL;
-    void *p = real_malloc(n);
-    if (p && sweep_on)
-        sweep_live++;
-    return p;
-}
-
-void *calloc(size_t n, size_t m)
-{
-    if (!real_calloc) {
-        if (sweep_init_busy) {
-            n *= m;
-            n = (n + 15) & ~(size_t)15;
-            if (sweep_boot_used + n > sizeof(sweep_boot))
-                return NULL;
-            void *p = sweep_boot + sweep_boot_used;
-            sweep_boot_used += n;
-            return p;
-        }
-        sweep_init();
-    }
-    if (sweep_fail())
-        return NULL;
-    void *p = real_calloc(n, m);
-    if (p && sweep_on)
-        sweep_live++;
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (!real_realloc)
-        sweep_init();
-    if (n > 0 && sweep_fail())
-        return NULL;
-    void *p = real_realloc(old, n);
-    if (sweep_on) {
-        if (!old && p)
-            sweep_live++;
-        else if (old && n == 0)
-            sweep_live--;
-    }
-    return p;
-}
-
-void free(void *p)
-{
-    if (!p || sweep_boot_ptr(p))
-        return;
-    if (!real_free)
-        sweep_init();
-    if (sweep_on)
-        sweep_live--;
-    real_free(p);
-}
-#endif
+#include "sweep.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers.                                                           */
@@ -733,10 +637,7 @@ Test(oom, sweep_full_file)
     for (n = 0; n < 100000; n++) {
         c2w_config_t c;
         c2w_buf_t b = { 0 };
-        sweep_calls = 0;
-        sweep_live = 0;
-        sweep_fail_at = n;
-        sweep_on = 1;
+        sweep_start(n);
         int rc = c2w_config_defaults(&c);
         if (rc == 0) {
             rc = c2w_config_load(&c, path, err, sizeof(err));
@@ -745,9 +646,9 @@ Test(oom, sweep_full_file)
             c2w_config_free(&c);
         }
         c2w_buf_free(&b);
-        sweep_on = 0;
+        sweep_stop();
         cr_assert_eq(sweep_live, 0, "allocation %ld failed: %ld blocks leaked", n, sweep_live);
-        if (rc == 0 && sweep_calls <= n)
+        if (rc == 0 && !sweep_reached(n))
             break; /* allocation n was never reached: swept them all */
     }
     unlink(path);

@@ -1011,7 +1011,7 @@ Test(decode, names)
     static const char *const rej[C2W_REJ_COUNT] = { "empty",       "too_big",       "bad_json", "bad_utf8",
                                                      "not_object",  "too_deep",      "duplicate_key",
                                                      "missing_field", "bad_type",    "bad_value", "bad_ip",
-                                                     "bad_port",    "bad_time",      "bad_proto" };
+                                                     "bad_port",    "bad_time",      "bad_proto", "no_memory" };
     for (int i = 0; i < C2W_REJ_COUNT; i++)
         cr_expect_str_eq(c2w_reject_name((c2w_reject_t)i), rej[i]);
     cr_expect_str_eq(c2w_skip_name(C2W_SKIP_EVENT_ID), "event_id");

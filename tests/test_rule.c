@@ -11,7 +11,6 @@
 #include <criterion/parameterized.h>
 
 #include <dirent.h>
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,105 +20,9 @@
 #include "c2watch/rule.h"
 
 /* ------------------------------------------------------------------ */
-/* Allocation-failure sweep support. Outside the sanitizer build this
- * binary wraps malloc/calloc/realloc/free (forwarding to the C library's),
- * so that a test can make the Nth allocation of one thread fail and count
- * the blocks still live afterwards. ASan has its own allocator: there the
- * sweep is skipped and LeakSanitizer does the counting.                  */
+/* Allocation-failure sweep support: tests/sweep.h.                   */
 
-#if !defined(__SANITIZE_ADDRESS__)
-#define SWEEP 1
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static int sweep_init_busy;
-static _Alignas(16) char sweep_boot[8192]; /* for dlsym's own calloc */
-static size_t sweep_boot_used;
-static _Thread_local int sweep_on;
-static _Thread_local long sweep_fail_at, sweep_calls, sweep_live;
-
-static void sweep_init(void)
-{
-    sweep_init_busy = 1;
-    real_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
-    real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
-    real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
-    sweep_init_busy = 0;
-}
-
-static bool sweep_boot_ptr(const void *p)
-{
-    return (const char *)p >= sweep_boot && (const char *)p < sweep_boot + sizeof(sweep_boot);
-}
-
-/* true: this allocation must fail */
-static bool sweep_fail(void)
-{
-    return sweep_on && sweep_calls++ == sweep_fail_at;
-}
-
-void *malloc(size_t n)
-{
-    if (!real_malloc)
-        sweep_init();
-    if (sweep_fail())
-        return NULL;
-    void *p = real_malloc(n);
-    if (p && sweep_on)
-        sweep_live++;
-    return p;
-}
-
-void *calloc(size_t a, size_t b)
-{
-    if (!real_calloc) {
-        if (sweep_init_busy) {
-            size_t n = (a * b + 15) & ~(size_t)15;
-            if (sweep_boot_used + n > sizeof(sweep_boot))
-                return NULL;
-            void *p = sweep_boot + sweep_boot_used;
-            sweep_boot_used += n;
-            return p; /* static storage: already zero */
-        }
-        sweep_init();
-    }
-    if (sweep_fail())
-        return NULL;
-    void *p = real_calloc(a, b);
-    if (p && sweep_on)
-        sweep_live++;
-    return p;
-}
-
-void *realloc(void *old, size_t n)
-{
-    if (!real_realloc)
-        sweep_init();
-    if (n > 0 && sweep_fail())
-        return NULL;
-    void *p = real_realloc(old, n);
-    if (sweep_on) {
-        if (!old && p)
-            sweep_live++;
-        else if (old && n == 0)
-            sweep_live--;
-    }
-    return p;
-}
-
-void free(void *p)
-{
-    if (!p || sweep_boot_ptr(p))
-        return;
-    if (!real_free)
-        sweep_init();
-    if (sweep_on)
-        sweep_live--;
-    real_free(p);
-}
-#endif
+#include "sweep.h"
 
 /* ------------------------------------------------------------------ */
 /* Helpers.                                                           */
@@ -1222,21 +1125,18 @@ static void sweep_file(const char *path)
     long n;
     for (n = 0; n < 100000; n++) {
         c2w_ruleset_t *rs = NULL;
-        sweep_calls = 0;
-        sweep_live = 0;
-        sweep_fail_at = n;
-        sweep_on = 1;
+        sweep_start(n);
         int rc = c2w_ruleset_load(path, &rs, err, sizeof(err));
-        sweep_on = 0;
+        sweep_stop();
         if (rc == 0) {
             /* Some failures are absorbed (stdio goes unbuffered when it
              * cannot get a buffer): then the ruleset must still be whole. */
             cr_assert_geq(c2w_ruleset_count(rs), 1);
-            sweep_on = 1;
+            sweep_resume();
             c2w_ruleset_free(rs);
-            sweep_on = 0;
+            sweep_stop();
             cr_assert_eq(sweep_live, 0, "%s: %ld blocks left after free", path, sweep_live);
-            if (sweep_calls <= n)
+            if (!sweep_reached(n))
                 break; /* allocation n was never reached: swept them all */
             continue;
         }

@@ -44,6 +44,7 @@ typedef enum c2w_reject {
     C2W_REJ_BAD_PORT, /* not an integer in 0..65535 */
     C2W_REJ_BAD_TIME, /* unparsable, not finite, or outside 2000..2100 */
     C2W_REJ_BAD_PROTO, /* unknown protocol */
+    C2W_REJ_NO_MEMORY, /* out of memory decoding it (a good record may decode later) */
     C2W_REJ_COUNT
 } c2w_reject_t;
 

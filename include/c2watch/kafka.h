@@ -27,7 +27,9 @@ typedef struct c2w_service_opts {
 
 /* Runs the service until *stop is set or, with exit_at_end, the inputs end.
  * Returns 0, or -1 with a message in errbuf (configuration refused by
- * librdkafka, rules that do not load, delivery that failed for good). */
+ * librdkafka, rules that do not load, a cluster that does not answer within
+ * 15 s of the start or refuses the TLS handshake or SASL authentication,
+ * delivery that failed for good). */
 int c2w_service_run(const c2w_service_opts_t *opts, char *errbuf, size_t errlen);
 
 /* ---- embedded cluster ---- */
@@ -38,6 +40,12 @@ typedef struct c2w_embedded c2w_embedded_t;
  * topics (inputs, alerts and flows with `partitions` partitions, dead
  * letters with one). NULL with a message on failure. */
 c2w_embedded_t *c2w_embedded_start(const c2w_config_t *cfg, int partitions, char *errbuf, size_t errlen);
+/* The same with `brokers` mock brokers (ids 1..brokers); topics are
+ * replicated on min(brokers, 3) of them, so that tests can move partition
+ * leaders and the group coordinator (rd_kafka_mock_partition_set_leader,
+ * rd_kafka_mock_coordinator_set) or take a broker down. */
+c2w_embedded_t *c2w_embedded_start_n(const c2w_config_t *cfg, int brokers, int partitions, char *errbuf,
+                                     size_t errlen);
 /* "127.0.0.1:PORT": the bootstrap address any Kafka client can use. */
 const char *c2w_embedded_bootstraps(const c2w_embedded_t *e);
 /* The mock cluster, for fault injection in tests. */
