@@ -20,17 +20,7 @@
 
 #define BIG_LINE_BYTES ((size_t)5 * 1024 * 1024) /* the generated "5 MB line" cases */
 
-static const char *root(void)
-{
-    const char *r = getenv("C2W_ROOT");
-    return r ? r : ".";
-}
-
-static const char *bin(void)
-{
-    const char *b = getenv("C2W_BIN");
-    return b ? b : "build/c2watch";
-}
+#include "kafka_lab.h"
 
 /* ---- byte strings and sets of them ---- */
 
@@ -409,32 +399,6 @@ Test(bad, every_case_decodes_to_its_expected_outcome)
     corpus_free(&c);
 }
 
-/* ---- scenarios ---- */
-
-typedef struct scenario {
-    char dir[900];
-    char rules[1024];
-    char args[256];
-} scenario;
-
-static void scenario_load(scenario *sc, const char *rel)
-{
-    snprintf(sc->dir, sizeof(sc->dir), "%s/%s", root(), rel);
-    snprintf(sc->rules, sizeof(sc->rules), "%s/rules.yaml", sc->dir);
-    if (access(sc->rules, R_OK) != 0)
-        snprintf(sc->rules, sizeof(sc->rules), "%s/rules/mail-protocols.yaml", root());
-    sc->args[0] = '\0';
-    char p[1200];
-    snprintf(p, sizeof(p), "%s/args", sc->dir);
-    FILE *f = fopen(p, "r");
-    if (f) {
-        if (!fgets(sc->args, sizeof(sc->args), f))
-            sc->args[0] = '\0';
-        sc->args[strcspn(sc->args, "\n")] = '\0';
-        fclose(f);
-    }
-}
-
 /* The lines of a scenario file, without their "\n". */
 static void read_lines(const char *path, bset *lines)
 {
@@ -749,30 +713,6 @@ Test(bad, size_limit_excludes_the_line_end, .timeout = 60)
 }
 
 /* ---- (3) through the mock cluster: dead letters ---- */
-
-typedef struct lab {
-    c2w_config_t cfg;
-    c2w_embedded_t *emb;
-} lab;
-
-static void lab_start(lab *l, const char *rules)
-{
-    char err[512];
-    memset(l, 0, sizeof(*l));
-    cr_assert_eq(c2w_config_defaults(&l->cfg), 0);
-    cr_assert_eq(c2w_config_set(&l->cfg, "rules", rules, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "run.commit_interval", "100ms", err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "stats.interval", "0", err, sizeof(err)), 0, "%s", err);
-    l->emb = c2w_embedded_start(&l->cfg, 4, err, sizeof(err));
-    cr_assert_not_null(l->emb, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "kafka.brokers", c2w_embedded_bootstraps(l->emb), err, sizeof(err)), 0);
-}
-
-static void lab_stop(lab *l)
-{
-    c2w_embedded_stop(l->emb);
-    c2w_config_free(&l->cfg);
-}
 
 typedef struct prod_state {
     long failed;

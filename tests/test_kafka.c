@@ -16,50 +16,7 @@
 
 #define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of Produce (rdkafka_protocol.h is not installed) */
 
-static const char *root(void)
-{
-    const char *r = getenv("C2W_ROOT");
-    return r ? r : ".";
-}
-
-static const char *bin(void)
-{
-    const char *b = getenv("C2W_BIN");
-    return b ? b : "build/c2watch";
-}
-
-/* ---- a set of strings (alert ids) ---- */
-
-typedef struct strset {
-    char **v;
-    size_t n;
-} strset;
-
-static void set_add(strset *s, const char *x, size_t len)
-{
-    s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
-    s->v[s->n++] = strndup(x, len);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void set_sort(strset *s)
-{
-    if (s->n)
-        qsort(s->v, s->n, sizeof(*s->v), cmp_str);
-}
-
-static void set_free(strset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    s->v = NULL;
-    s->n = 0;
-}
+#include "kafka_lab.h"
 
 /* distinct values, sorted */
 static void set_uniq(strset *s)
@@ -100,32 +57,6 @@ static void collect_ids(void *ctx, const rd_kafka_message_t *rkm)
     add_alert_id(ctx, rkm->payload, rkm->len);
 }
 
-/* ---- fixtures ---- */
-
-typedef struct scenario {
-    char dir[900];
-    char rules[1024];
-    char args[256];
-} scenario;
-
-static void scenario_load(scenario *sc, const char *rel)
-{
-    snprintf(sc->dir, sizeof(sc->dir), "%s/%s", root(), rel);
-    snprintf(sc->rules, sizeof(sc->rules), "%s/rules.yaml", sc->dir);
-    if (access(sc->rules, R_OK) != 0)
-        snprintf(sc->rules, sizeof(sc->rules), "%s/rules/mail-protocols.yaml", root());
-    sc->args[0] = '\0';
-    char p[1200];
-    snprintf(p, sizeof(p), "%s/args", sc->dir);
-    FILE *f = fopen(p, "r");
-    if (f) {
-        if (!fgets(sc->args, sizeof(sc->args), f))
-            sc->args[0] = '\0';
-        sc->args[strcspn(sc->args, "\n")] = '\0';
-        fclose(f);
-    }
-}
-
 /* Alert ids of `c2watch replay --emit threshold` on the scenario. */
 static void replay_ids(const scenario *sc, strset *ids)
 {
@@ -141,30 +72,6 @@ static void replay_ids(const scenario *sc, strset *ids)
         add_alert_id(ids, line, (size_t)n);
     free(line);
     cr_assert_eq(pclose(p), 0, "replay failed: %s", cmd);
-}
-
-typedef struct lab {
-    c2w_config_t cfg;
-    c2w_embedded_t *emb;
-} lab;
-
-static void lab_start(lab *l, const char *rules)
-{
-    char err[512];
-    memset(l, 0, sizeof(*l));
-    cr_assert_eq(c2w_config_defaults(&l->cfg), 0);
-    cr_assert_eq(c2w_config_set(&l->cfg, "rules", rules, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "run.commit_interval", "100ms", err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "stats.interval", "0", err, sizeof(err)), 0, "%s", err);
-    l->emb = c2w_embedded_start(&l->cfg, 4, err, sizeof(err));
-    cr_assert_not_null(l->emb, "%s", err);
-    cr_assert_eq(c2w_config_set(&l->cfg, "kafka.brokers", c2w_embedded_bootstraps(l->emb), err, sizeof(err)), 0);
-}
-
-static void lab_stop(lab *l)
-{
-    c2w_embedded_stop(l->emb);
-    c2w_config_free(&l->cfg);
 }
 
 static void produce(lab *l, const char *topic, const char *path)
