@@ -47,6 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define DEC_DEFAULT_MAX_BYTES ((size_t)1024 * 1024)
 #define DEC_DEFAULT_MAX_DEPTH 64u
@@ -231,11 +234,36 @@ static const dec_source_t dec_sources[C2W_SRC_COUNT] = {
     [C2W_SRC_EVE] = { eve_names, E_COUNT, E_COUNT },
 };
 
+/* One spelling of a field name in the decoder's lookup table. */
+#define DEC_NAME_MAX 48 /* longest spelling ("winlog.event_data." + a name) + 1 */
+typedef struct dec_name_ent {
+    uint32_t len; /* 0: empty entry */
+    int slot;
+    char text[DEC_NAME_MAX];
+} dec_name_ent_t;
+#define DEC_NAMES_CAP 256 /* power of two, over twice the spellings of any source */
+
+/* A string field of the record being built, borrowed from scratch. */
+typedef struct dec_take {
+    char **dst;
+    int slot;
+} dec_take_t;
+
+/* A key token seen before: `"name":` as written, and its slot. */
+#define DEC_KEYTOK_MAX 40
+#define DEC_KEYTOK_POS 48
+typedef struct dec_keytok {
+    uint8_t len; /* 0: empty */
+    int8_t slot;
+    char text[DEC_KEYTOK_MAX];
+} dec_keytok_t;
+
 struct c2w_decoder {
     c2w_source_kind_t kind;
     const dec_source_t *src;
     size_t max_bytes;
     unsigned max_depth;
+    bool full_parse;
     dec_frame_t *frames; /* max_depth entries, one per open container */
     char *scratch; /* collected texts; scratch_cap covers any record we parse */
     size_t scratch_cap;
@@ -256,6 +284,19 @@ struct c2w_decoder {
     size_t first_key_len; /* its full length (may exceed the copy) */
     bool first_is_map; /* the first top-level key holds an object */
     dec_slot_t slots[DEC_SLOT_MAX];
+
+    /* field names -> slots (every spelling, see dec_lookup) */
+    dec_name_ent_t names[DEC_NAMES_CAP];
+    /* strings phase 2 took, still pointing into scratch (dec_own copies) */
+    dec_take_t takes[DEC_SLOT_MAX];
+    unsigned n_takes;
+    char uid_text[24]; /* Suricata "F<flow_id>" */
+    const uint8_t *ports; /* wanted remote ports (bitmap), NULL = all */
+    /* the fast path's memory of key tokens ("name": exactly as written) by
+     * position in the record, two per position (see dec_scan) */
+    dec_keytok_t keytoks[DEC_KEYTOK_POS][2];
+    uint8_t keytok_next[DEC_KEYTOK_POS];
+    uint64_t scanned, fallbacks; /* records the fast path took / handed on */
 };
 
 /* ---- names ---- */
@@ -305,12 +346,16 @@ const char *c2w_skip_name(c2w_skip_t s)
 /* "name: value" into res->detail, value cut to 64 printable ASCII bytes. */
 static void dec_detail(c2w_dec_result_t *res, const char *name, const char *v, size_t len)
 {
-    char clean[65];
-    size_t n = 0;
-    for (size_t i = 0; i < len && n < sizeof(clean) - 1; i++)
-        clean[n++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
-    clean[n] = '\0';
-    snprintf(res->detail, sizeof(res->detail), "%s: %s", name, clean);
+    /* "name: value", the value cut to 64 bytes and made printable */
+    size_t n = strlen(name);
+    if (n > sizeof(res->detail) - 68)
+        n = sizeof(res->detail) - 68;
+    memcpy(res->detail, name, n);
+    res->detail[n++] = ':';
+    res->detail[n++] = ' ';
+    for (size_t i = 0; i < len && i < 64; i++)
+        res->detail[n++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+    res->detail[n] = '\0';
 }
 
 /* Records a rejection (the first one wins); returns -1. */
@@ -428,25 +473,66 @@ static bool dec_name_eq(const char *name, const char *p, size_t len)
     return strlen(name) == len && memcmp(name, p, len) == 0;
 }
 
-/* Slot of a key path, or -1 for a field we do not read. */
+/* The lookup table's hash: length, first, middle and last byte. Cheap,
+ * and the field names of a source differ in them often enough that most
+ * lookups probe once; a key we do not read usually finds an empty entry
+ * at once. */
+static uint32_t dec_name_hash(const char *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    uint32_t h = (uint32_t)len * 0x9e3779b1u;
+    h ^= (uint32_t)(unsigned char)p[0] * 0x85ebca6bu;
+    h ^= (uint32_t)(unsigned char)p[len / 2] * 0xc2b2ae35u;
+    h ^= (uint32_t)(unsigned char)p[len - 1] * 0x27d4eb2fu;
+    return h ^ (h >> 15);
+}
+
+/* Data field spellings: flat, Winlogbeat 6, Winlogbeat 7. */
+static const char *const dec_data_prefixes[] = { "", "event_data.", "winlog.event_data." };
+#define DEC_PREFIXES (sizeof(dec_data_prefixes) / sizeof(dec_data_prefixes[0]))
+
+/* Fills the lookup table with every spelling of the source's fields:
+ * slot i as names[i]; from data_from on also under each data prefix. A
+ * spelling already present keeps its first slot (none repeats today). */
+static void dec_names_init(c2w_decoder_t *d)
+{
+    const dec_source_t *src = d->src;
+    for (unsigned i = 0; i < src->nslots; i++) {
+        bool data = i >= src->data_from;
+        for (size_t k = 0; k < (data ? DEC_PREFIXES : 1); k++) {
+            char full[DEC_NAME_MAX];
+            int len = snprintf(full, sizeof(full), "%s%s", dec_data_prefixes[k], src->names[i]);
+            if (len <= 0 || (size_t)len >= sizeof(full))
+                abort(); /* a name table entry too long for DEC_NAME_MAX */
+            uint32_t h = dec_name_hash(full, (size_t)len);
+            for (uint32_t probe = 0;; probe++) {
+                dec_name_ent_t *e = &d->names[(h + probe) & (DEC_NAMES_CAP - 1)];
+                if (e->len == 0) {
+                    e->len = (uint32_t)len;
+                    e->slot = (int)i;
+                    memcpy(e->text, full, (size_t)len);
+                    break;
+                }
+                if (e->len == (uint32_t)len && memcmp(e->text, full, (size_t)len) == 0)
+                    break;
+            }
+        }
+    }
+}
+
+/* Slot of a key path, or -1 for a field we do not read. A data field
+ * (Sysmon event data) matches with or without a data prefix. */
 static int dec_lookup(const c2w_decoder_t *d, const char *p, size_t len)
 {
-    static const char *const data_prefixes[] = { "", "event_data.", "winlog.event_data." };
-    const dec_source_t *src = d->src;
-    for (unsigned i = 0; i < src->data_from; i++)
-        if (dec_name_eq(src->names[i], p, len))
-            return (int)i;
-    if (src->data_from == src->nslots)
-        return -1;
-    for (size_t k = 0; k < sizeof(data_prefixes) / sizeof(data_prefixes[0]); k++) {
-        size_t plen = strlen(data_prefixes[k]);
-        if (len <= plen || memcmp(p, data_prefixes[k], plen) != 0)
-            continue;
-        for (unsigned i = src->data_from; i < src->nslots; i++)
-            if (dec_name_eq(src->names[i], p + plen, len - plen))
-                return (int)i;
+    uint32_t h = dec_name_hash(p, len);
+    for (uint32_t k = 0;; k++) {
+        const dec_name_ent_t *e = &d->names[(h + k) & (DEC_NAMES_CAP - 1)];
+        if (e->len == 0)
+            return -1;
+        if (e->len == len && memcmp(e->text, p, len) == 0)
+            return e->slot;
     }
-    return -1;
 }
 
 /* Stores one value in slot i; a second value for a slot is a duplicate key. */
@@ -608,6 +694,290 @@ static const yajl_callbacks dec_callbacks = {
     .yajl_end_array = dec_cb_end,
 };
 
+/* ---- phase 1, fast path: flat records without yajl ----
+ *
+ * Most records are one object of scalar values with plain keys (Zeek's
+ * JSON writer, flat Sysmon). dec_scan parses exactly that shape and fills
+ * the slots as yajl and the callbacks above would; on anything else — a
+ * nested value, an escape in a key, a \u escape, a byte that is not plain
+ * JSON, a duplicate field, any syntax error — it declines, the state is
+ * reset and yajl parses the record (which then also decides how to reject
+ * it). So the fast path only ever answers for records yajl accepts the
+ * same way; tests/test_fastpath.c and the decode fuzz targets compare the
+ * two on adversarial records. */
+
+#if defined(__GNUC__)
+#define DEC_INLINE static inline __attribute__((always_inline))
+#else
+#define DEC_INLINE static inline
+#endif
+
+/* First byte of s[i..n) that is '"', '\\', a control character or not
+ * ASCII; n when none. */
+DEC_INLINE size_t dec_scan_plain(const unsigned char *s, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (n - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed compare: bytes >= 0x80 are negative, so below 0x20 too */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                 _mm_cmplt_epi8(v, space));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return i + (unsigned)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
+    while (i < n && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 && s[i] < 0x80)
+        i++;
+    return i;
+}
+
+/* A string whose text starts at i (after the quote): the index of its
+ * closing quote, or 0 to decline. *esc: it holds escapes (all of the
+ * one-character kind); *wide: it holds bytes over 0x7f. */
+DEC_INLINE size_t dec_scan_string(const unsigned char *s, size_t i, size_t n, bool *esc, bool *wide)
+{
+    *esc = *wide = false;
+    for (;;) {
+        i = dec_scan_plain(s, i, n);
+        if (i >= n)
+            return 0;
+        unsigned c = s[i];
+        if (c == '"')
+            return i;
+        if (c == '\\') {
+            if (n - i < 2 || !strchr("\"\\/bfnrt", s[i + 1]) || s[i + 1] == '\0')
+                return 0; /* \u (surrogates, NUL) and bad escapes: yajl's */
+            *esc = true;
+            i += 2;
+        } else if (c < 0x20) {
+            return 0;
+        } else {
+            *wide = true;
+            i++;
+        }
+    }
+}
+
+/* End of the number starting at i (RFC 8259 grammar), or 0 to decline. */
+DEC_INLINE size_t dec_scan_number(const unsigned char *s, size_t i, size_t n)
+{
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else if (s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return 0;
+    if (i < n && s[i] == '.') {
+        size_t from = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == from)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t from = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == from)
+            return 0;
+    }
+    return i;
+}
+
+DEC_INLINE size_t dec_scan_ws(const unsigned char *s, size_t i, size_t n)
+{
+    if (i < n && s[i] > ' ')
+        return i; /* compact JSON: the usual case */
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Stores a scalar into slot i as dec_store does (unescaping a string with
+ * one-character escapes). false: decline (a second value for the slot). */
+DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, const unsigned char *s, size_t len,
+                           bool esc)
+{
+    dec_slot_t *slot = &d->slots[i];
+    if (slot->type != JT_NONE || len >= d->scratch_cap - d->scratch_len)
+        return false;
+    slot->type = type;
+    slot->b = b;
+    if (type != JT_STR && type != JT_NUM)
+        return true;
+    char *to = d->scratch + d->scratch_len;
+    size_t n = 0;
+    if (!esc) {
+        memcpy(to, s, len);
+        n = len;
+    } else {
+        for (size_t k = 0; k < len; k++) {
+            char c = (char)s[k];
+            if (c == '\\') {
+                static const char from[] = "\"\\/bfnrt", into[] = "\"\\/\b\f\n\r\t";
+                c = into[strchr(from, s[++k]) - from];
+            }
+            to[n++] = c;
+        }
+    }
+    to[n] = '\0';
+    slot->off = d->scratch_len;
+    slot->len = n;
+    d->scratch_len += n + 1;
+    return true;
+}
+
+/* a[0..len) == b[0..len) for a short len, with word compares. */
+DEC_INLINE bool dec_eq_short(const unsigned char *a, const char *b, size_t len)
+{
+    uint64_t x, y;
+    if (len >= 8) {
+        size_t k = 0;
+        for (; k + 8 <= len; k += 8) {
+            memcpy(&x, a + k, 8);
+            memcpy(&y, b + k, 8);
+            if (x != y)
+                return false;
+        }
+        if (k == len)
+            return true;
+        memcpy(&x, a + len - 8, 8);
+        memcpy(&y, b + len - 8, 8);
+        return x == y;
+    }
+    return memcmp(a, b, len) == 0;
+}
+
+/*
+ * Records of one producer repeat their keys in the same order. The key
+ * token at position k of the last records (`"name":`, no escapes, plain
+ * ASCII or valid UTF-8: it passed the full checks when it was learnt) is
+ * remembered with its slot; a record whose bytes at a key position equal
+ * a remembered token takes its slot without scanning and looking the key
+ * up again. Two tokens per position cover streams that mix two shapes.
+ */
+DEC_INLINE int dec_keytok_match(const c2w_decoder_t *d, unsigned k, const unsigned char *s, size_t i, size_t n)
+{
+    if (k >= DEC_KEYTOK_POS)
+        return -1;
+    for (int w = 0; w < 2; w++) {
+        const dec_keytok_t *t = &d->keytoks[k][w];
+        if (t->len && n - i >= t->len && dec_eq_short(s + i, t->text, t->len))
+            return w;
+    }
+    return -1;
+}
+
+static void dec_keytok_learn(c2w_decoder_t *d, unsigned k, const unsigned char *tok, size_t len, int slot)
+{
+    if (k >= DEC_KEYTOK_POS || len > DEC_KEYTOK_MAX)
+        return;
+    dec_keytok_t *t = &d->keytoks[k][d->keytok_next[k]];
+    d->keytok_next[k] ^= 1;
+    t->len = (uint8_t)len;
+    t->slot = (int8_t)slot;
+    memcpy(t->text, tok, len);
+}
+
+/* Phase 1 for a flat record: true when the slots are filled, false when
+ * the record must go to yajl (the caller resets the per-record state). */
+static bool dec_scan(c2w_decoder_t *d, const char *buf, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = dec_scan_ws(s, 0, n);
+    if (i >= n || s[i] != '{' || d->max_depth < 1)
+        return false;
+    i = dec_scan_ws(s, i + 1, n);
+    if (i < n && s[i] == '}')
+        return dec_scan_ws(s, i + 1, n) == n;
+    for (unsigned k = 0;; k++) {
+        bool esc, wide;
+        if (i >= n || s[i] != '"')
+            return false;
+        size_t ks = i + 1, klen;
+        int slot, w = dec_keytok_match(d, k, s, i, n);
+        if (w >= 0) {
+            const dec_keytok_t *t = &d->keytoks[k][w];
+            klen = t->len - 3u; /* the quotes and the colon */
+            slot = t->slot;
+            i += t->len;
+        } else {
+            size_t ke = dec_scan_string(s, ks, n, &esc, &wide);
+            if (!ke || esc || (wide && !dec_utf8_valid(s + ks, ke - ks)))
+                return false;
+            klen = ke - ks;
+            slot = klen < DEC_PATH_MAX ? dec_lookup(d, buf + ks, klen) : -1;
+            if (ke + 1 < n && s[ke + 1] == ':')
+                dec_keytok_learn(d, k, s + i, klen + 3, slot);
+            i = dec_scan_ws(s, ke + 1, n);
+            if (i >= n || s[i] != ':')
+                return false;
+            i++;
+        }
+        if (++d->top_keys == 1) {
+            d->first_key_len = klen;
+            memcpy(d->first_key, buf + ks, klen < sizeof(d->first_key) ? klen : sizeof(d->first_key));
+        }
+        i = dec_scan_ws(s, i, n);
+        if (i >= n)
+            return false;
+        uint8_t type;
+        bool b = false;
+        size_t vs = i, ve;
+        esc = false;
+        if (s[i] == '"') {
+            vs = i + 1;
+            ve = dec_scan_string(s, vs, n, &esc, &wide);
+            if (!ve || (wide && !dec_utf8_valid(s + vs, ve - vs)))
+                return false;
+            type = JT_STR;
+            i = ve + 1;
+        } else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+            ve = dec_scan_number(s, i, n);
+            if (!ve)
+                return false;
+            type = JT_NUM;
+            i = ve;
+        } else if (n - i >= 4 && memcmp(s + i, "true", 4) == 0) {
+            type = JT_BOOL;
+            b = true;
+            i += 4;
+            ve = i;
+        } else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+            type = JT_BOOL;
+            i += 5;
+            ve = i;
+        } else if (n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+            type = JT_NULL;
+            i += 4;
+            ve = i;
+        } else {
+            return false; /* a nested value, or not JSON */
+        }
+        if (slot >= 0 && !dec_scan_store(d, slot, type, b, s + vs, ve - vs, esc))
+            return false;
+        i = dec_scan_ws(s, i, n);
+        if (i >= n)
+            return false;
+        if (s[i] == '}')
+            return dec_scan_ws(s, i + 1, n) == n;
+        if (s[i] != ',')
+            return false;
+        i = dec_scan_ws(s, i + 1, n);
+    }
+}
+
 /* ---- phase 2: validating and converting slots ----
  * Getters return 0, or -1 with the rejection recorded. A field is absent
  * when not seen or null; for Sysmon also when "" or "-". */
@@ -649,7 +1019,8 @@ static int dec_get_str(c2w_decoder_t *d, int i, bool required, const char **s, s
     return 0;
 }
 
-/* Heap copy of string slot i into *out (NULL when absent and optional). */
+/* String slot i into *out (NULL when absent and optional), still in
+ * scratch: dec_own gives the record its own copies at the end. */
 static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
 {
     const char *s;
@@ -659,8 +1030,9 @@ static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
         return -1;
     if (!s)
         return 0;
-    *out = c2w_strndup(s, len);
-    return *out ? 0 : dec_oom(d, dec_name(d, i));
+    *out = (char *)s;
+    d->takes[d->n_takes++] = (dec_take_t){ out, i };
+    return 0;
 }
 
 /*
@@ -771,6 +1143,37 @@ static int dec_get_bool(c2w_decoder_t *d, int i, bool *out)
     return 0;
 }
 
+/*
+ * "123.456789" with at most 15 digits in all: the digits as an integer m
+ * (exact in a double) over 10^k (k <= 15, exact too). IEEE division
+ * rounds the exact quotient correctly, as strtod does, so the result is
+ * strtod's to the last bit (Clinger's fast path). false: use strtod.
+ */
+static bool dec_simple_decimal(const char *s, size_t len, double *out)
+{
+    static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                    1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+    uint64_t m = 0;
+    unsigned digits = 0, frac = 0;
+    bool dot = false;
+    for (size_t k = 0; k < len; k++) {
+        char c = s[k];
+        if (c >= '0' && c <= '9') {
+            m = m * 10 + (uint64_t)(c - '0');
+            digits++;
+            frac += dot;
+        } else if (c == '.' && !dot && digits > 0) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (digits == 0 || digits > 15 || (dot && frac == 0))
+        return false;
+    *out = (double)m / pow10[frac];
+    return true;
+}
+
 /* Optional non-negative finite number (seconds). Uses strtod, which follows
  * LC_NUMERIC: c2watch never calls setlocale, so that is "C". */
 static int dec_get_seconds(c2w_decoder_t *d, int i, double *out)
@@ -780,6 +1183,8 @@ static int dec_get_seconds(c2w_decoder_t *d, int i, double *out)
         return 0;
     if (d->slots[i].type != JT_NUM)
         return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
+    if (dec_simple_decimal(dec_text(d, i), d->slots[i].len, out))
+        return 0;
     char *end = NULL;
     double v = strtod(dec_text(d, i), &end);
     if (end != dec_text(d, i) + d->slots[i].len || !isfinite(v) || v < 0)
@@ -869,8 +1274,9 @@ static int dec_sysmon_channel(c2w_decoder_t *d)
             return -1;
         if (!s)
             continue;
-        if (!(len == 36 && c2w_eq_ci(s, "Microsoft-Windows-Sysmon/Operational")) &&
-            !(len == 24 && c2w_eq_ci(s, "Microsoft-Windows-Sysmon")))
+        if (!(len == 36 && (memcmp(s, "Microsoft-Windows-Sysmon/Operational", 36) == 0 ||
+                            c2w_eq_ci(s, "Microsoft-Windows-Sysmon/Operational"))) &&
+            !(len == 24 && (memcmp(s, "Microsoft-Windows-Sysmon", 24) == 0 || c2w_eq_ci(s, "Microsoft-Windows-Sysmon"))))
             return dec_skip(d, C2W_SKIP_CHANNEL, s, len);
     }
     return 0;
@@ -941,8 +1347,11 @@ static int dec_sysmon(c2w_decoder_t *d, c2w_record_t *out)
     }
     default: {
         char num[24];
-        int n = snprintf(num, sizeof(num), "%" PRIu64, id);
-        return dec_skip(d, C2W_SKIP_EVENT_ID, num, (size_t)n);
+        size_t n = sizeof(num);
+        do
+            num[--n] = (char)('0' + id % 10);
+        while ((id /= 10) != 0);
+        return dec_skip(d, C2W_SKIP_EVENT_ID, num + n, sizeof(num) - n);
     }
     }
 }
@@ -1022,10 +1431,51 @@ static int dec_eve(c2w_decoder_t *d, c2w_record_t *out)
         f->established = pkts_tc > 0;
     if (dec_take_str(d, E_COMMUNITY_ID, false, &f->community_id) < 0)
         return -1;
-    char uid[24];
-    snprintf(uid, sizeof(uid), "F%" PRIu64, flow_id);
-    f->uid = c2w_strndup(uid, strlen(uid));
-    return f->uid ? 0 : dec_oom(d, dec_name(d, E_FLOW_ID));
+    snprintf(d->uid_text, sizeof(d->uid_text), "F%" PRIu64, flow_id);
+    f->uid = d->uid_text;
+    d->takes[d->n_takes++] = (dec_take_t){ &f->uid, E_FLOW_ID };
+    return 0;
+}
+
+/* ---- phase 3: the record's own strings ---- */
+
+/* A flow or event 3 to a remote port no rule can match: the pipeline
+ * counts it and moves its source's clock, nothing else. */
+static bool dec_unwanted(const c2w_decoder_t *d, const c2w_record_t *out)
+{
+    uint16_t port;
+    if (out->kind == C2W_REC_FLOW)
+        port = out->u.flow.resp_p;
+    else if (out->kind == C2W_REC_NETCONN)
+        port = out->u.net.dst_port;
+    else
+        return false;
+    return d->ports && !(d->ports[port >> 3] & (1u << (port & 7)));
+}
+
+/* Copies the taken strings out of scratch. An unwanted record keeps only
+ * its host (the pipeline keeps per-host clocks); its other strings stay
+ * NULL. On OOM the copies made are freed and the record is cleared. */
+static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
+{
+    bool lean = dec_unwanted(d, out);
+    char **keep = out->kind == C2W_REC_NETCONN ? &out->u.net.host : NULL;
+    for (unsigned k = 0; k < d->n_takes; k++) {
+        char **dst = d->takes[k].dst;
+        if (lean && dst != keep) {
+            *dst = NULL;
+            continue;
+        }
+        char *copy = c2w_strndup(*dst, strlen(*dst));
+        if (!copy) {
+            for (unsigned r = k; r < d->n_takes; r++)
+                *d->takes[r].dst = NULL;
+            c2w_record_clear(out);
+            return dec_oom(d, dec_name(d, d->takes[k].slot));
+        }
+        *dst = copy;
+    }
+    return 0;
 }
 
 /* ---- yajl's allocator ----
@@ -1217,6 +1667,7 @@ c2w_decoder_t *c2w_decoder_new(c2w_source_kind_t kind, const c2w_decode_opts_t *
     d->src = &dec_sources[kind];
     d->max_bytes = opts && opts->max_record_bytes ? opts->max_record_bytes : DEC_DEFAULT_MAX_BYTES;
     d->max_depth = opts && opts->max_depth ? opts->max_depth : DEC_DEFAULT_MAX_DEPTH;
+    d->full_parse = opts && opts->full_parse;
     if (d->max_bytes > SIZE_MAX / 2)
         goto out_free_d;
     d->frames = calloc(d->max_depth, sizeof(*d->frames));
@@ -1228,6 +1679,7 @@ c2w_decoder_t *c2w_decoder_new(c2w_source_kind_t kind, const c2w_decode_opts_t *
     d->scratch = malloc(d->scratch_cap);
     if (!d->scratch)
         goto out_free_frames;
+    dec_names_init(d);
     return d;
 
 out_free_frames:
@@ -1287,6 +1739,17 @@ static int dec_parse(c2w_decoder_t *d, const char *buf, size_t len)
     return d->failed ? -1 : 0;
 }
 
+void c2w_decoder_set_ports(c2w_decoder_t *d, const uint8_t *ports)
+{
+    d->ports = ports;
+}
+
+void c2w_decoder_counts(const c2w_decoder_t *d, uint64_t *fast, uint64_t *full)
+{
+    *fast = d->scanned;
+    *full = d->fallbacks;
+}
+
 c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_record_t *out,
                             c2w_dec_result_t *res)
 {
@@ -1326,10 +1789,20 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
     d->first_key_len = 0;
     d->first_is_map = false;
     memset(d->slots, 0, sizeof(d->slots));
-    if (dec_parse(d, buf, len) < 0)
-        goto out;
+    if (!d->full_parse && dec_scan(d, buf, len)) {
+        d->scanned++;
+    } else {
+        d->fallbacks++;
+        d->top_keys = 0;
+        d->first_key_len = 0;
+        d->scratch_len = 0;
+        memset(d->slots, 0, sizeof(d->slots));
+        if (dec_parse(d, buf, len) < 0)
+            goto out;
+    }
 
     int rc;
+    d->n_takes = 0;
     switch (d->kind) {
     case C2W_SRC_ZEEK:
         rc = dec_zeek(d, out);
@@ -1341,8 +1814,13 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
         rc = dec_eve(d, out);
         break;
     }
-    if (rc < 0)
+    if (rc < 0) {
+        for (unsigned k = 0; k < d->n_takes; k++)
+            *d->takes[k].dst = NULL; /* borrowed, nothing to free */
         c2w_record_clear(out);
+    } else {
+        dec_own(d, out);
+    }
 out:
     d->res = NULL;
     return res->status;

@@ -359,6 +359,17 @@ void c2w_join_host_seen(c2w_join_t *j, const char *name, c2w_time_t host_time)
     host_saw(j, host_index(j, name), host_time);
 }
 
+bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
+{
+    uint32_t idx = host_index(j, name);
+    host_saw(j, idx, host_time);
+    *out = host_time;
+    if (idx >= j->n_hosts || j->hosts[idx].n == 0)
+        return false;
+    *out = host_time + j->hosts[idx].offset;
+    return true;
+}
+
 bool c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     size_t len = strlen(name);

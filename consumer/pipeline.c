@@ -70,6 +70,8 @@ c2w_pipeline_t *c2w_pipeline_new(const c2w_pipeline_opts_t *opts)
         if (!p->o.no_port_filter)
             c2w_ruleset_port_filter(p->o.rules, p->ports, &p->all_ports);
     }
+    for (int k = 0; k < C2W_SRC_COUNT; k++)
+        c2w_decoder_set_ports(p->src[k].dec, p->all_ports ? NULL : p->ports);
     return p;
 out_free:
     c2w_pipeline_free(p);
@@ -186,14 +188,15 @@ static bool port_wanted(const c2w_pipeline_t *p, uint16_t port)
 void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec)
 {
     src_state *s = &p->src[src];
-    c2w_time_t host_t;
+    c2w_time_t host_t, t;
     const char *host = record_host(rec, &host_t);
-    if (host)
-        c2w_join_host_seen(p->join, host, host_t);
     /* A host whose clock offset is unknown cannot move its source's clock:
      * its times may be hours off the sensor's. */
-    c2w_time_t t;
-    bool known = c2w_pipeline_record_time(p, rec, &t);
+    bool known = true;
+    if (host)
+        known = c2w_join_host_note(p->join, host, host_t, &t);
+    else
+        t = host_t;
     if (known && (!s->has_clock || t > s->st.clock)) {
         s->st.clock = t;
         s->has_clock = true;

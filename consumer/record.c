@@ -62,8 +62,43 @@ void c2w_record_clear(c2w_record_t *rec)
 
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+/* Dotted-quad IPv4 as glibc's inet_pton accepts it: four decimal parts of
+ * 0..255 without leading zeros, nothing else. False sends the text on to
+ * inet_pton (which then refuses it as IPv4 as well). */
+static bool ip4_parse_fast(const char *s, size_t len, uint8_t addr[4])
+{
+    unsigned part = 0, parts = 0, digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9') {
+            if (digits > 0 && part == 0)
+                return false;
+            part = part * 10 + (unsigned)(c - '0');
+            if (part > 255)
+                return false;
+            digits++;
+        } else if (c == '.' && digits > 0 && parts < 3) {
+            addr[parts++] = (uint8_t)part;
+            part = digits = 0;
+        } else {
+            return false;
+        }
+    }
+    if (parts != 3 || digits == 0)
+        return false;
+    addr[3] = (uint8_t)part;
+    return true;
+}
+
 bool c2w_ip_parse(const char *s, size_t len, c2w_ip_t *out)
 {
+    uint8_t a4[4];
+    if (ip4_parse_fast(s, len, a4)) {
+        memset(out, 0, sizeof(*out));
+        memcpy(out->addr, a4, 4);
+        out->family = 4;
+        return true;
+    }
     char tmp[64];
     if (len == 0 || len >= sizeof(tmp))
         return false;

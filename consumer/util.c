@@ -63,6 +63,8 @@ static int lower(int c)
 
 bool c2w_eq_ci(const char *a, const char *b)
 {
+    for (; *a && *a == *b; a++, b++) /* the usual case: same spelling */
+        ;
     for (; *a && *b; a++, b++)
         if (lower((unsigned char)*a) != lower((unsigned char)*b))
             return false;

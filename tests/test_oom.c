@@ -36,6 +36,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "sweep.h"
+#include "record_summary.h"
 
 #define SWEEP_MAX_STEPS 100000L
 
@@ -378,52 +379,6 @@ static void recs_free(recs_t *r)
     r->n = 0;
 }
 
-static const char *s_or(const char *s)
-{
-    return s ? s : "(null)";
-}
-
-/* Every field of a record, as text, to compare runs. */
-static void summary(const c2w_record_t *rec, char *buf, size_t n)
-{
-    char a[C2W_IP_STRLEN], b[C2W_IP_STRLEN];
-    switch (rec->kind) {
-    case C2W_REC_FLOW: {
-        const c2w_flow_t *f = &rec->u.flow;
-        snprintf(buf, n, "flow %" PRId64 " %s %s:%u %s:%u p%u e%d %s %" PRIu64 " %" PRIu64 " %.6f %s %s %s %s",
-                 f->ts, s_or(f->uid), c2w_ip_format(&f->orig_h, a), f->orig_p, c2w_ip_format(&f->resp_h, b),
-                 f->resp_p, f->proto, f->established, s_or(f->conn_state), f->orig_bytes, f->resp_bytes,
-                 f->duration, s_or(f->service), s_or(f->community_id), s_or(f->history), s_or(f->path));
-        break;
-    }
-    case C2W_REC_NETCONN: {
-        const c2w_netconn_t *c = &rec->u.net;
-        snprintf(buf, n, "net %" PRId64 " %s %s %s %s %" PRIu64 " p%u i%d %s:%u %s:%u %s", c->utc, s_or(c->host),
-                 s_or(c->guid), s_or(c->image), s_or(c->user), c->pid, c->proto, c->initiated,
-                 c2w_ip_format(&c->src_ip, a), c->src_port, c2w_ip_format(&c->dst_ip, b), c->dst_port,
-                 s_or(c->dst_hostname));
-        break;
-    }
-    case C2W_REC_PROC:
-    case C2W_REC_PROCEND: {
-        const c2w_procinfo_t *p = &rec->u.proc;
-        snprintf(buf, n, "proc%d %" PRId64 " %s %s %s %s %s %s %s %" PRIu64, rec->kind, p->utc, s_or(p->host),
-                 s_or(p->guid), s_or(p->image), s_or(p->command_line), s_or(p->parent_image), s_or(p->hashes),
-                 s_or(p->user), p->pid);
-        break;
-    }
-    case C2W_REC_DNS: {
-        const c2w_dnsinfo_t *q = &rec->u.dns;
-        snprintf(buf, n, "dns %" PRId64 " %s %s %s %s %s", q->utc, s_or(q->host), s_or(q->guid), s_or(q->image),
-                 s_or(q->query_name), s_or(q->query_results));
-        break;
-    }
-    default:
-        snprintf(buf, n, "none");
-        break;
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* Decoder sweeps. One run: c2w_decoder_new, decode every record in
  * order (a record rejected as no_memory is decoded again at once, and
@@ -436,9 +391,12 @@ typedef struct baseline {
     char sum[MAX_RECS][1024];
 } baseline_t;
 
+/* The baseline is yajl's (full_parse): the sweeps of the fast path are
+ * held to it too. */
 static void decode_baseline(c2w_source_kind_t kind, const recs_t *r, baseline_t *base)
 {
-    c2w_decoder_t *d = c2w_decoder_new(kind, NULL);
+    c2w_decode_opts_t yajl_only = { .full_parse = true };
+    c2w_decoder_t *d = c2w_decoder_new(kind, &yajl_only);
     cr_assert_not_null(d);
     size_t ok = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -477,17 +435,16 @@ static void decode_one(c2w_decoder_t *d, const recs_t *r, const baseline_t *base
     c2w_record_clear(&rec);
 }
 
-static long sweep_decoder(const char *name, c2w_source_kind_t kind, const recs_t *r)
+static long sweep_decoder_mode(const char *name, c2w_source_kind_t kind, const recs_t *r, const baseline_t *base,
+                               bool full_parse)
 {
-    baseline_t *base = calloc(1, sizeof(*base));
-    cr_assert_not_null(base);
-    decode_baseline(kind, r, base);
+    c2w_decode_opts_t opts = { .full_parse = full_parse };
     long n;
     for (n = 0; n < SWEEP_MAX_STEPS; n++) {
         char why[2600] = "";
         int fails = 0;
         sweep_start(n);
-        c2w_decoder_t *d = c2w_decoder_new(kind, NULL);
+        c2w_decoder_t *d = c2w_decoder_new(kind, &opts);
         if (!d) {
             fails++;
         } else {
@@ -510,9 +467,20 @@ static long sweep_decoder(const char *name, c2w_source_kind_t kind, const recs_t
         cr_assert_eq(fails, 1, "%s: allocation %ld failed, %d results show it", name, n, fails);
     }
     cr_assert_gt(n, 10, "%s: the sweep saw too few allocations (%ld)", name, n);
-    cr_log_info("sweep %s: %zu records, %ld steps", name, r->n, n);
-    free(base);
+    cr_log_info("sweep %s (%s): %zu records, %ld steps", name, full_parse ? "yajl" : "fast path", r->n, n);
     return n;
+}
+
+/* Sweeps the records through a decoder that takes its fast path where it
+ * can, and through one that always parses with yajl. */
+static void sweep_decoder(const char *name, c2w_source_kind_t kind, const recs_t *r)
+{
+    baseline_t *base = calloc(1, sizeof(*base));
+    cr_assert_not_null(base);
+    decode_baseline(kind, r, base);
+    sweep_decoder_mode(name, kind, r, base, false);
+    sweep_decoder_mode(name, kind, r, base, true);
+    free(base);
 }
 
 Test(oom, decode_zeek)
@@ -650,7 +618,7 @@ Test(oom, yajl_stays_in_budget)
             size_t len = worst_record((int)w, sizes[s], buf);
             /* max_depth past the record's length: the state stack may
              * grow as far as the record allows */
-            c2w_decode_opts_t opts = { .max_record_bytes = max, .max_depth = w == 5 ? 400000 : 0 };
+            c2w_decode_opts_t opts = { .max_record_bytes = max, .max_depth = w == 5 ? 400000 : 0, .full_parse = true };
             c2w_decoder_t *d = c2w_decoder_new(C2W_SRC_ZEEK, &opts);
             cr_assert_not_null(d);
             c2w_record_t rec;
@@ -697,7 +665,8 @@ Test(oom, budget_growth_fails_cleanly)
     size_t tail = sizeof(small) - 2; /* without the leading '{' */
     memcpy(big + big_len - tail - 2, "\",", 2);
     memcpy(big + big_len - tail, small + 1, tail);
-    c2w_decoder_t *d = c2w_decoder_new(C2W_SRC_ZEEK, NULL);
+    c2w_decode_opts_t yajl_only = { .full_parse = true }; /* the budget is yajl's */
+    c2w_decoder_t *d = c2w_decoder_new(C2W_SRC_ZEEK, &yajl_only);
     cr_assert_not_null(d);
     c2w_record_t rec;
     c2w_dec_result_t res;
@@ -707,7 +676,7 @@ Test(oom, budget_growth_fails_cleanly)
     c2w_record_clear(&rec);
     c2w_decoder_free(d);
 
-    d = c2w_decoder_new(C2W_SRC_ZEEK, NULL);
+    d = c2w_decoder_new(C2W_SRC_ZEEK, &yajl_only);
     cr_assert_not_null(d);
     cr_assert_eq(c2w_decode(d, small, strlen(small), &rec, &res), C2W_DEC_OK, "%s", res.detail);
     c2w_record_clear(&rec);

@@ -62,6 +62,7 @@ const char *c2w_skip_name(c2w_skip_t s);
 typedef struct c2w_decode_opts {
     size_t max_record_bytes; /* 0 = default 1 MiB */
     unsigned max_depth; /* 0 = default 64 */
+    bool full_parse; /* always parse with yajl, never the fast path (tests, comparisons) */
 } c2w_decode_opts_t;
 
 /* What happened to one record. */
@@ -76,6 +77,17 @@ typedef struct c2w_decoder c2w_decoder_t;
 /* New decoder for one source kind; opts may be NULL. NULL on OOM. */
 c2w_decoder_t *c2w_decoder_new(c2w_source_kind_t kind, const c2w_decode_opts_t *opts);
 void c2w_decoder_free(c2w_decoder_t *d);
+
+/* Remote ports some rule can match, as a bitmap of 65536 bits (NULL: all;
+ * the default). A flow or event 3 to any other port is still validated
+ * and counted as usual, but comes back lean: only its times, ports and
+ * (event 3) host are filled, its other strings are NULL. The bitmap is
+ * borrowed and must outlive the decoder. */
+void c2w_decoder_set_ports(c2w_decoder_t *d, const uint8_t *ports);
+
+/* Records phase 1 parsed on the fast path (flat objects of scalars) and
+ * records handed to yajl, since the decoder was made. */
+void c2w_decoder_counts(const c2w_decoder_t *d, uint64_t *fast, uint64_t *full);
 
 /* Decodes one record of len bytes (a trailing "\n" or "\r\n" is allowed).
  * Returns res->status; on C2W_DEC_OK *out is filled and owned by the

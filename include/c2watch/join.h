@@ -62,6 +62,9 @@ void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d);
  * the join still count for the host's latest time). */
 void c2w_join_host_seen(c2w_join_t *j, const char *host, c2w_time_t host_time);
 
+/* c2w_join_host_seen, then c2w_join_sensor_time, with one lookup. */
+bool c2w_join_host_note(c2w_join_t *j, const char *host, c2w_time_t host_time, c2w_time_t *out);
+
 /* Host time of `host` converted to sensor time with its current offset.
  * Returns false (and host_time unchanged in *out) while the host has no
  * clock sample yet: its sensor time is then unknown. */
