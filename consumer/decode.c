@@ -62,7 +62,9 @@ enum dec_jtype { JT_NONE = 0, JT_NULL, JT_BOOL, JT_NUM, JT_STR, JT_MAP, JT_ARRAY
 typedef struct dec_slot {
     uint8_t type; /* enum dec_jtype */
     bool b; /* JT_BOOL */
-    size_t off, len; /* JT_STR, JT_NUM: text at scratch + off, NUL-terminated */
+    const char *text; /* JT_STR, JT_NUM: len bytes, in scratch (yajl, or an unescaped
+                       * string) or in the record itself (fast path); not NUL-terminated */
+    size_t len;
 } dec_slot_t;
 
 typedef struct dec_frame {
@@ -246,6 +248,7 @@ typedef struct dec_name_ent {
 /* A string field of the record being built, borrowed from scratch. */
 typedef struct dec_take {
     char **dst;
+    size_t len;
     int slot;
 } dec_take_t;
 
@@ -264,6 +267,7 @@ struct c2w_decoder {
     size_t max_bytes;
     unsigned max_depth;
     bool full_parse;
+    bool fast_record; /* this record's slots came from dec_scan (no \u escapes, so no NUL) */
     dec_frame_t *frames; /* max_depth entries, one per open container */
     char *scratch; /* collected texts; scratch_cap covers any record we parse */
     size_t scratch_cap;
@@ -548,7 +552,7 @@ static int dec_store(c2w_decoder_t *d, int i, uint8_t type, bool b, const char *
          * and each slot is filled once; kept as a guard. */
         if (len >= d->scratch_cap - d->scratch_len)
             return dec_reject(d, C2W_REJ_TOO_BIG, d->src->names[i]);
-        slot->off = d->scratch_len;
+        slot->text = d->scratch + d->scratch_len;
         slot->len = len;
         memcpy(d->scratch + d->scratch_len, s, len);
         d->scratch[d->scratch_len + len] = '\0';
@@ -734,6 +738,30 @@ DEC_INLINE size_t dec_scan_plain(const unsigned char *s, size_t i, size_t n)
     return i;
 }
 
+/* What a one-character escape \c stands for, or 0 when c is not one
+ * (\u included: the fast path leaves those to yajl). */
+DEC_INLINE char dec_simple_escape(unsigned char c)
+{
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+        return (char)c;
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    default:
+        return 0;
+    }
+}
+
 /* A string whose text starts at i (after the quote): the index of its
  * closing quote, or 0 to decline. *esc: it holds escapes (all of the
  * one-character kind); *wide: it holds bytes over 0x7f. */
@@ -748,7 +776,7 @@ DEC_INLINE size_t dec_scan_string(const unsigned char *s, size_t i, size_t n, bo
         if (c == '"')
             return i;
         if (c == '\\') {
-            if (n - i < 2 || !strchr("\"\\/bfnrt", s[i + 1]) || s[i + 1] == '\0')
+            if (n - i < 2 || !dec_simple_escape(s[i + 1]))
                 return 0; /* \u (surrogates, NUL) and bad escapes: yajl's */
             *esc = true;
             i += 2;
@@ -816,23 +844,23 @@ DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, co
     slot->b = b;
     if (type != JT_STR && type != JT_NUM)
         return true;
+    if (!esc) { /* the text as written: no copy */
+        slot->text = (const char *)s;
+        slot->len = len;
+        return true;
+    }
     char *to = d->scratch + d->scratch_len;
     size_t n = 0;
-    if (!esc) {
-        memcpy(to, s, len);
-        n = len;
-    } else {
+    {
         for (size_t k = 0; k < len; k++) {
             char c = (char)s[k];
-            if (c == '\\') {
-                static const char from[] = "\"\\/bfnrt", into[] = "\"\\/\b\f\n\r\t";
-                c = into[strchr(from, s[++k]) - from];
-            }
+            if (c == '\\')
+                c = dec_simple_escape(s[++k]);
             to[n++] = c;
         }
     }
     to[n] = '\0';
-    slot->off = d->scratch_len;
+    slot->text = to;
     slot->len = n;
     d->scratch_len += n + 1;
     return true;
@@ -989,7 +1017,7 @@ static const char *dec_name(const c2w_decoder_t *d, int i)
 
 static const char *dec_text(const c2w_decoder_t *d, int i)
 {
-    return d->scratch + d->slots[i].off;
+    return d->slots[i].text;
 }
 
 static bool dec_present(const c2w_decoder_t *d, int i)
@@ -1012,7 +1040,7 @@ static int dec_get_str(c2w_decoder_t *d, int i, bool required, const char **s, s
         return required ? dec_reject(d, C2W_REJ_MISSING_FIELD, dec_name(d, i)) : 0;
     if (d->slots[i].type != JT_STR)
         return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
-    if (memchr(dec_text(d, i), '\0', d->slots[i].len))
+    if (!d->fast_record && memchr(dec_text(d, i), '\0', d->slots[i].len))
         return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
     *s = dec_text(d, i);
     *len = d->slots[i].len;
@@ -1031,7 +1059,7 @@ static int dec_take_str(c2w_decoder_t *d, int i, bool required, char **out)
     if (!s)
         return 0;
     *out = (char *)s;
-    d->takes[d->n_takes++] = (dec_take_t){ out, i };
+    d->takes[d->n_takes++] = (dec_take_t){ out, len, i };
     return 0;
 }
 
@@ -1109,11 +1137,11 @@ static int dec_get_proto(c2w_decoder_t *d, int i, bool icmp_ok, uint8_t *out)
     size_t len;
     if (dec_get_str(d, i, true, &s, &len) < 0)
         return -1;
-    if (len == 3 && c2w_eq_ci(s, "tcp"))
+    if (len == 3 && c2w_eq_ci_n(s, "tcp", 3))
         *out = C2W_PROTO_TCP;
-    else if (len == 3 && c2w_eq_ci(s, "udp"))
+    else if (len == 3 && c2w_eq_ci_n(s, "udp", 3))
         *out = C2W_PROTO_UDP;
-    else if (icmp_ok && ((len == 4 && c2w_eq_ci(s, "icmp")) || (len == 9 && c2w_eq_ci(s, "ipv6-icmp"))))
+    else if (icmp_ok && ((len == 4 && c2w_eq_ci_n(s, "icmp", 4)) || (len == 9 && c2w_eq_ci_n(s, "ipv6-icmp", 9))))
         *out = C2W_PROTO_ICMP;
     else
         return dec_reject(d, C2W_REJ_BAD_PROTO, dec_name(d, i));
@@ -1134,9 +1162,9 @@ static int dec_get_bool(c2w_decoder_t *d, int i, bool *out)
     if (s->type != JT_STR)
         return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
     const char *t = dec_text(d, i);
-    if (s->len == 4 && c2w_eq_ci(t, "true"))
+    if (s->len == 4 && c2w_eq_ci_n(t, "true", 4))
         *out = true;
-    else if (s->len == 5 && c2w_eq_ci(t, "false"))
+    else if (s->len == 5 && c2w_eq_ci_n(t, "false", 5))
         *out = false;
     else
         return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
@@ -1185,9 +1213,13 @@ static int dec_get_seconds(c2w_decoder_t *d, int i, double *out)
         return dec_reject(d, C2W_REJ_BAD_TYPE, dec_name(d, i));
     if (dec_simple_decimal(dec_text(d, i), d->slots[i].len, out))
         return 0;
-    char *end = NULL;
-    double v = strtod(dec_text(d, i), &end);
-    if (end != dec_text(d, i) + d->slots[i].len || !isfinite(v) || v < 0)
+    /* strtod wants a NUL-terminated text: a copy past what scratch holds
+     * (it has room for the whole record) */
+    char *text = d->scratch + d->scratch_len, *end = NULL;
+    memcpy(text, dec_text(d, i), d->slots[i].len);
+    text[d->slots[i].len] = '\0';
+    double v = strtod(text, &end);
+    if (end != text + d->slots[i].len || !isfinite(v) || v < 0)
         return dec_reject(d, C2W_REJ_BAD_VALUE, dec_name(d, i));
     *out = v;
     return 0;
@@ -1200,11 +1232,11 @@ static int dec_get_seconds(c2w_decoder_t *d, int i, double *out)
  * connection was set up and then reset by either side (RSTO RSTR). REJ,
  * S0, SH, SHR, OTH, RSTOS0, RSTRH never saw a handshake completed.
  */
-static bool dec_zeek_established(const char *st)
+static bool dec_zeek_established(const char *st, size_t len)
 {
     static const char *const states[] = { "S1", "S2", "S3", "SF", "RSTO", "RSTR" };
     for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++)
-        if (strcmp(st, states[k]) == 0)
+        if (dec_name_eq(states[k], st, len))
             return true;
     return false;
 }
@@ -1232,13 +1264,13 @@ static int dec_zeek(c2w_decoder_t *d, c2w_record_t *out)
     c2w_flow_t *f = &out->u.flow;
     if (dec_get_time(d, Z_TS, true, true, &f->ts, NULL) < 0 || dec_take_str(d, Z_UID, true, &f->uid) < 0)
         return -1;
-    if (f->uid[0] == '\0')
+    if (d->slots[Z_UID].len == 0)
         return dec_reject(d, C2W_REJ_BAD_VALUE, "uid");
     if (dec_get_ip(d, Z_ORIG_H, &f->orig_h) < 0 || dec_get_port(d, Z_ORIG_P, true, &f->orig_p) < 0 ||
         dec_get_ip(d, Z_RESP_H, &f->resp_h) < 0 || dec_get_port(d, Z_RESP_P, true, &f->resp_p) < 0 ||
         dec_get_proto(d, Z_PROTO, true, &f->proto) < 0 || dec_take_str(d, Z_CONN_STATE, true, &f->conn_state) < 0)
         return -1;
-    f->established = dec_zeek_established(f->conn_state);
+    f->established = dec_zeek_established(f->conn_state, d->slots[Z_CONN_STATE].len);
     if (dec_get_u64(d, Z_ORIG_BYTES, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->orig_bytes) < 0 ||
         dec_get_u64(d, Z_RESP_BYTES, false, false, C2W_REJ_BAD_VALUE, UINT64_MAX, &f->resp_bytes) < 0 ||
         dec_get_seconds(d, Z_DURATION, &f->duration) < 0 || dec_take_str(d, Z_SERVICE, false, &f->service) < 0 ||
@@ -1275,8 +1307,8 @@ static int dec_sysmon_channel(c2w_decoder_t *d)
         if (!s)
             continue;
         if (!(len == 36 && (memcmp(s, "Microsoft-Windows-Sysmon/Operational", 36) == 0 ||
-                            c2w_eq_ci(s, "Microsoft-Windows-Sysmon/Operational"))) &&
-            !(len == 24 && (memcmp(s, "Microsoft-Windows-Sysmon", 24) == 0 || c2w_eq_ci(s, "Microsoft-Windows-Sysmon"))))
+                            c2w_eq_ci_n(s, "Microsoft-Windows-Sysmon/Operational", 36))) &&
+            !(len == 24 && (memcmp(s, "Microsoft-Windows-Sysmon", 24) == 0 || c2w_eq_ci_n(s, "Microsoft-Windows-Sysmon", 24))))
             return dec_skip(d, C2W_SKIP_CHANNEL, s, len);
     }
     return 0;
@@ -1433,7 +1465,7 @@ static int dec_eve(c2w_decoder_t *d, c2w_record_t *out)
         return -1;
     snprintf(d->uid_text, sizeof(d->uid_text), "F%" PRIu64, flow_id);
     f->uid = d->uid_text;
-    d->takes[d->n_takes++] = (dec_take_t){ &f->uid, E_FLOW_ID };
+    d->takes[d->n_takes++] = (dec_take_t){ &f->uid, strlen(d->uid_text), E_FLOW_ID };
     return 0;
 }
 
@@ -1466,7 +1498,7 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
             *dst = NULL;
             continue;
         }
-        char *copy = c2w_strndup(*dst, strlen(*dst));
+        char *copy = c2w_strndup(*dst, d->takes[k].len);
         if (!copy) {
             for (unsigned r = k; r < d->n_takes; r++)
                 *d->takes[r].dst = NULL;
@@ -1789,7 +1821,8 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
     d->first_key_len = 0;
     d->first_is_map = false;
     memset(d->slots, 0, sizeof(d->slots));
-    if (!d->full_parse && dec_scan(d, buf, len)) {
+    d->fast_record = !d->full_parse && dec_scan(d, buf, len);
+    if (d->fast_record) {
         d->scanned++;
     } else {
         d->fallbacks++;

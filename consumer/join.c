@@ -142,8 +142,7 @@ typedef struct tuple_key {
 
 typedef struct host {
     char *name;
-    c2w_time_t samples[C2W_SAMPLES];
-    unsigned n, pos;
+    unsigned n, pos; /* samples taken (at most C2W_SAMPLES), next to overwrite */
     c2w_time_t offset;
     c2w_time_t max_raw; /* latest host time seen */
     bool seen;
@@ -153,7 +152,14 @@ struct c2w_join {
     c2w_join_opts_t o;
     c2w_join_emit_fn emit;
     void *ctx;
-    kmap flows, events, uids, procs, dns, hostmap;
+    kmap flows, events, uids, procs, dns;
+    /* hosts by name: open addressing over (hash, index into hosts) */
+    struct host_slot {
+        uint64_t hash;
+        uint32_t idx; /* UINT32_MAX: empty */
+    } *htab;
+    size_t htab_cap;
+    c2w_time_t (*samples)[C2W_SAMPLES]; /* per host, beside hosts: the hot fields stay dense */
     kent **heap; /* unresolved flows, earliest Timestamp first */
     size_t n_heap, cap_heap;
     uint64_t flow_seq;
@@ -204,7 +210,7 @@ c2w_join_t *c2w_join_new(const c2w_join_opts_t *opts, c2w_join_emit_fn emit, voi
     j->emit = emit;
     j->ctx = ctx;
     if (kmap_init(&j->flows) || kmap_init(&j->events) || kmap_init(&j->uids) || kmap_init(&j->procs) ||
-        kmap_init(&j->dns) || kmap_init(&j->hostmap)) {
+        kmap_init(&j->dns)) {
         c2w_join_free(j);
         return NULL;
     }
@@ -260,7 +266,8 @@ void c2w_join_free(c2w_join_t *j)
     kmap_destroy(&j->uids, NULL);
     kmap_destroy(&j->procs, NULL);
     kmap_destroy(&j->dns, NULL);
-    kmap_destroy(&j->hostmap, NULL);
+    free(j->htab);
+    free(j->samples);
     for (size_t i = 0; i < j->n_hosts; i++)
         free(j->hosts[i].name);
     free(j->hosts);
@@ -270,34 +277,81 @@ void c2w_join_free(c2w_join_t *j)
 
 /* ---- hosts and their clock offsets ---- */
 
-static uint32_t host_index(c2w_join_t *j, const char *name)
+/* Index of host `name` in hosts, or UINT32_MAX. */
+static uint32_t host_find(const c2w_join_t *j, const char *name, size_t len, uint64_t h)
 {
-    size_t len = strlen(name);
-    uint64_t h = key_hash(name, len);
-    kent *e = kmap_find(&j->hostmap, name, len, h, NULL);
-    if (e)
-        return e->host;
-    if (j->n_hosts >= j->o.max_hosts) {
-        j->st.hosts_over_limit++;
+    if (!j->htab_cap)
         return UINT32_MAX;
+    for (size_t k = h & (j->htab_cap - 1);; k = (k + 1) & (j->htab_cap - 1)) {
+        const struct host_slot *sl = &j->htab[k];
+        if (sl->idx == UINT32_MAX)
+            return UINT32_MAX;
+        if (sl->hash == h && strncmp(j->hosts[sl->idx].name, name, len + 1) == 0)
+            return sl->idx;
+    }
+}
+
+static void htab_put(struct host_slot *tab, size_t cap, uint64_t h, uint32_t idx)
+{
+    size_t k = h & (cap - 1);
+    while (tab[k].idx != UINT32_MAX)
+        k = (k + 1) & (cap - 1);
+    tab[k].hash = h;
+    tab[k].idx = idx;
+}
+
+/* Room for one more host: the table at most half full, the arrays with a
+ * free entry. -1 on OOM (nothing changed). */
+static int host_room(c2w_join_t *j)
+{
+    if ((j->n_hosts + 1) * 2 > j->htab_cap) {
+        size_t cap = j->htab_cap ? j->htab_cap * 2 : 64;
+        struct host_slot *tab = malloc(cap * sizeof(*tab));
+        if (!tab)
+            return -1;
+        for (size_t k = 0; k < cap; k++)
+            tab[k].idx = UINT32_MAX;
+        for (size_t k = 0; k < j->htab_cap; k++)
+            if (j->htab[k].idx != UINT32_MAX)
+                htab_put(tab, cap, j->htab[k].hash, j->htab[k].idx);
+        free(j->htab);
+        j->htab = tab;
+        j->htab_cap = cap;
     }
     if (j->n_hosts == j->cap_hosts) {
         size_t cap = j->cap_hosts ? j->cap_hosts * 2 : 16;
         host *nh = realloc(j->hosts, cap * sizeof(*nh));
         if (!nh)
-            return UINT32_MAX;
+            return -1;
         j->hosts = nh;
+        c2w_time_t(*ns)[C2W_SAMPLES] = realloc(j->samples, cap * sizeof(*ns));
+        if (!ns)
+            return -1;
+        j->samples = ns;
         j->cap_hosts = cap;
     }
+    return 0;
+}
+
+static uint32_t host_index(c2w_join_t *j, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = key_hash(name, len);
+    uint32_t idx = host_find(j, name, len, h);
+    if (idx != UINT32_MAX)
+        return idx;
+    if (j->n_hosts >= j->o.max_hosts) {
+        j->st.hosts_over_limit++;
+        return UINT32_MAX;
+    }
+    if (host_room(j) < 0)
+        return UINT32_MAX;
     host *ho = &j->hosts[j->n_hosts];
     memset(ho, 0, sizeof(*ho));
     ho->name = c2w_strndup(name, len);
-    e = ho->name ? kmap_insert(&j->hostmap, name, len, h) : NULL;
-    if (!e) {
-        free(ho->name);
+    if (!ho->name)
         return UINT32_MAX;
-    }
-    e->host = (uint32_t)j->n_hosts;
+    htab_put(j->htab, j->htab_cap, h, (uint32_t)j->n_hosts);
     return (uint32_t)j->n_hosts++;
 }
 
@@ -323,11 +377,11 @@ static int cmp_time(const void *a, const void *b)
 }
 
 /* Median of the densest cluster of samples (ties: the smallest offset). */
-static void host_estimate(host *ho)
+static void host_estimate(host *ho, const c2w_time_t *samples)
 {
     c2w_time_t s[C2W_SAMPLES];
     unsigned n = ho->n;
-    memcpy(s, ho->samples, n * sizeof(s[0]));
+    memcpy(s, samples, n * sizeof(s[0]));
     qsort(s, n, sizeof(s[0]), cmp_time);
     unsigned best_lo = 0, best_hi = 0, lo = 0;
     for (unsigned hi = 0; hi < n; hi++) {
@@ -346,11 +400,11 @@ static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
     if (idx >= j->n_hosts)
         return;
     host *ho = &j->hosts[idx];
-    ho->samples[ho->pos] = sample;
+    j->samples[idx][ho->pos] = sample;
     ho->pos = (ho->pos + 1) % C2W_SAMPLES;
     if (ho->n < C2W_SAMPLES)
         ho->n++;
-    host_estimate(ho);
+    host_estimate(ho, j->samples[idx]);
     j->st.offset_samples++;
 }
 
@@ -373,11 +427,11 @@ bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c
 bool c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     size_t len = strlen(name);
-    kent *e = kmap_find(&j->hostmap, name, len, key_hash(name, len), NULL);
+    uint32_t idx = host_find(j, name, len, key_hash(name, len));
     *out = host_time;
-    if (!e || e->host >= j->n_hosts || j->hosts[e->host].n == 0)
+    if (idx >= j->n_hosts || j->hosts[idx].n == 0)
         return false;
-    *out = host_time + j->hosts[e->host].offset;
+    *out = host_time + j->hosts[idx].offset;
     return true;
 }
 

@@ -44,6 +44,15 @@ bool c2w_parse_u64(const char *s, size_t len, uint64_t *out)
     uint64_t v = 0;
     if (len == 0)
         return false;
+    if (len <= 19) { /* under 10^19: cannot overflow */
+        for (size_t k = 0; k < len; k++) {
+            if (s[k] < '0' || s[k] > '9')
+                return false;
+            v = v * 10 + (uint64_t)(s[k] - '0');
+        }
+        *out = v;
+        return true;
+    }
     for (size_t k = 0; k < len; k++) {
         if (s[k] < '0' || s[k] > '9')
             return false;
@@ -71,7 +80,7 @@ bool c2w_eq_ci(const char *a, const char *b)
     return *a == *b;
 }
 
-static bool eq_ci_n(const char *a, const char *b, size_t n)
+bool c2w_eq_ci_n(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
@@ -82,13 +91,13 @@ static bool eq_ci_n(const char *a, const char *b, size_t n)
 bool c2w_startswith_ci(const char *s, const char *prefix)
 {
     size_t ls = strlen(s), lp = strlen(prefix);
-    return lp <= ls && eq_ci_n(s, prefix, lp);
+    return lp <= ls && c2w_eq_ci_n(s, prefix, lp);
 }
 
 bool c2w_endswith_ci(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
-    return lx <= ls && eq_ci_n(s + ls - lx, suffix, lx);
+    return lx <= ls && c2w_eq_ci_n(s + ls - lx, suffix, lx);
 }
 
 bool c2w_contains_ci(const char *s, const char *needle)
@@ -97,7 +106,7 @@ bool c2w_contains_ci(const char *s, const char *needle)
     if (ln == 0)
         return true;
     for (size_t i = 0; i + ln <= ls; i++)
-        if (eq_ci_n(s + i, needle, ln))
+        if (c2w_eq_ci_n(s + i, needle, ln))
             return true;
     return false;
 }

@@ -27,6 +27,9 @@ bool c2w_parse_u64(const char *s, size_t len, uint64_t *out);
 
 /* ASCII case-insensitive equality / prefix / suffix / substring. */
 bool c2w_eq_ci(const char *a, const char *b);
+/* The first n bytes of a and b are equal, ASCII case-insensitively (no
+ * NUL needed in either). */
+bool c2w_eq_ci_n(const char *a, const char *b, size_t n);
 bool c2w_startswith_ci(const char *s, const char *prefix);
 bool c2w_endswith_ci(const char *s, const char *suffix);
 bool c2w_contains_ci(const char *s, const char *needle);
