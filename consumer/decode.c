@@ -288,6 +288,7 @@ struct c2w_decoder {
     size_t first_key_len; /* its full length (may exceed the copy) */
     bool first_is_map; /* the first top-level key holds an object */
     dec_slot_t slots[DEC_SLOT_MAX];
+    uint32_t filled; /* slots holding a value (bit i: slot i), to reset only those */
 
     /* field names -> slots (every spelling, see dec_lookup) */
     dec_name_ent_t names[DEC_NAMES_CAP];
@@ -302,6 +303,17 @@ struct c2w_decoder {
     uint8_t keytok_next[DEC_KEYTOK_POS];
     uint64_t scanned, fallbacks; /* records the fast path took / handed on */
 };
+
+_Static_assert(Z_COUNT <= DEC_SLOT_MAX && S_COUNT <= DEC_SLOT_MAX && E_COUNT <= DEC_SLOT_MAX && DEC_SLOT_MAX <= 32,
+               "slots are tracked in a 32-bit mask");
+
+/* Empties the slots the last record filled. */
+static void dec_slots_reset(c2w_decoder_t *d)
+{
+    for (uint32_t f = d->filled; f; f &= f - 1)
+        d->slots[__builtin_ctz(f)].type = JT_NONE;
+    d->filled = 0;
+}
 
 /* ---- names ---- */
 
@@ -546,6 +558,7 @@ static int dec_store(c2w_decoder_t *d, int i, uint8_t type, bool b, const char *
     if (slot->type != JT_NONE)
         return dec_reject(d, C2W_REJ_DUPLICATE_KEY, d->src->names[i]);
     slot->type = type;
+    d->filled |= 1u << i;
     slot->b = b;
     if (type == JT_STR || type == JT_NUM) {
         /* Cannot trigger: decoded text is never longer than its JSON form
@@ -841,6 +854,7 @@ DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, co
     if (slot->type != JT_NONE || len >= d->scratch_cap - d->scratch_len)
         return false;
     slot->type = type;
+    d->filled |= 1u << i;
     slot->b = b;
     if (type != JT_STR && type != JT_NUM)
         return true;
@@ -1820,7 +1834,7 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
     d->top_keys = 0;
     d->first_key_len = 0;
     d->first_is_map = false;
-    memset(d->slots, 0, sizeof(d->slots));
+    dec_slots_reset(d);
     d->fast_record = !d->full_parse && dec_scan(d, buf, len);
     if (d->fast_record) {
         d->scanned++;
@@ -1829,7 +1843,7 @@ c2w_dec_status_t c2w_decode(c2w_decoder_t *d, const char *buf, size_t len, c2w_r
         d->top_keys = 0;
         d->first_key_len = 0;
         d->scratch_len = 0;
-        memset(d->slots, 0, sizeof(d->slots));
+        dec_slots_reset(d);
         if (dec_parse(d, buf, len) < 0)
             goto out;
     }

@@ -157,6 +157,8 @@ struct c2w_join {
     struct host_slot {
         uint64_t hash;
         uint32_t idx; /* UINT32_MAX: empty */
+        uint32_t len; /* of the name */
+        char name[48]; /* the name when shorter, so a lookup touches one line */
     } *htab;
     size_t htab_cap;
     c2w_time_t (*samples)[C2W_SAMPLES]; /* per host, beside hosts: the hot fields stay dense */
@@ -286,25 +288,35 @@ static uint32_t host_find(const c2w_join_t *j, const char *name, size_t len, uin
         const struct host_slot *sl = &j->htab[k];
         if (sl->idx == UINT32_MAX)
             return UINT32_MAX;
-        if (sl->hash == h && strncmp(j->hosts[sl->idx].name, name, len + 1) == 0)
+        if (sl->hash == h && sl->len == len &&
+            memcmp(len < sizeof(sl->name) ? sl->name : j->hosts[sl->idx].name, name, len) == 0)
             return sl->idx;
     }
 }
 
-static void htab_put(struct host_slot *tab, size_t cap, uint64_t h, uint32_t idx)
+static size_t htab_free_slot(const struct host_slot *tab, size_t cap, uint64_t h)
 {
     size_t k = h & (cap - 1);
     while (tab[k].idx != UINT32_MAX)
         k = (k + 1) & (cap - 1);
+    return k;
+}
+
+static void htab_put(struct host_slot *tab, size_t cap, uint64_t h, uint32_t idx, const char *name, size_t len)
+{
+    size_t k = htab_free_slot(tab, cap, h);
     tab[k].hash = h;
     tab[k].idx = idx;
+    tab[k].len = (uint32_t)len;
+    if (len < sizeof(tab[k].name))
+        memcpy(tab[k].name, name, len);
 }
 
 /* Room for one more host: the table at most half full, the arrays with a
  * free entry. -1 on OOM (nothing changed). */
 static int host_room(c2w_join_t *j)
 {
-    if ((j->n_hosts + 1) * 2 > j->htab_cap) {
+    if ((j->n_hosts + 1) * 4 > j->htab_cap * 3) { /* at most three quarters full */
         size_t cap = j->htab_cap ? j->htab_cap * 2 : 64;
         struct host_slot *tab = malloc(cap * sizeof(*tab));
         if (!tab)
@@ -313,7 +325,7 @@ static int host_room(c2w_join_t *j)
             tab[k].idx = UINT32_MAX;
         for (size_t k = 0; k < j->htab_cap; k++)
             if (j->htab[k].idx != UINT32_MAX)
-                htab_put(tab, cap, j->htab[k].hash, j->htab[k].idx);
+                tab[htab_free_slot(tab, cap, j->htab[k].hash)] = j->htab[k];
         free(j->htab);
         j->htab = tab;
         j->htab_cap = cap;
@@ -351,7 +363,7 @@ static uint32_t host_index(c2w_join_t *j, const char *name)
     ho->name = c2w_strndup(name, len);
     if (!ho->name)
         return UINT32_MAX;
-    htab_put(j->htab, j->htab_cap, h, (uint32_t)j->n_hosts);
+    htab_put(j->htab, j->htab_cap, h, (uint32_t)j->n_hosts, name, len);
     return (uint32_t)j->n_hosts++;
 }
 
