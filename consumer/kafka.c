@@ -57,7 +57,7 @@
  * assigned or resumed (its first fetch is not done). */
 #define C2W_MERGE_START_WAIT_MS 10000
 /* Records queued over all partitions beyond which nothing waits. */
-#define C2W_MERGE_MAX_QUEUED 200000
+#define C2W_MERGE_MAX_QUEUED 1000000
 /* At start-up the cluster must answer a metadata request within this
  * time; TLS handshake or SASL authentication failures end the wait after
  * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
@@ -134,6 +134,7 @@ typedef struct tpart {
     int64_t replay_until; /* committed offset at assignment; -1: nothing to replay */
     int64_t eof_at; /* offset of the last end-of-partition event, -1 */
     bool replaying, paused;
+    bool throttled; /* paused by throttle(): its records queued are plenty */
     bool primed; /* delivered a record or its end since assigned or resumed */
     qitem *q; /* ring of fetched records not fed yet */
     size_t q_head, q_n, q_cap;
@@ -159,6 +160,10 @@ typedef struct svc {
     size_t n_tps;
     size_t n_replaying;
     size_t queued; /* records queued over all partitions */
+    size_t *heap; /* merge(): partitions with a queued head, oldest head first */
+    size_t n_heap;
+    size_t last_tp; /* the partition of the last message (find_tp's first guess) */
+    size_t n_throttled; /* partitions paused because too much is queued */
     bool mute_decode; /* the record being decoded was processed before the restart */
     int restore_flags; /* snapshot.flags of the commit replayed to; -1: none */
     /* delivery accounting */
@@ -349,6 +354,11 @@ static void state_free(svc *s)
         free(t->topic);
     }
     free(s->tps);
+    free(s->heap);
+    s->heap = NULL;
+    s->n_heap = 0;
+    s->n_throttled = 0;
+    s->last_tp = 0;
     s->queued = 0;
     s->tps = NULL;
     s->n_tps = s->n_replaying = 0;
@@ -398,8 +408,9 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         return -1;
     }
     s->tps = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof(*s->tps));
+    s->heap = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof(*s->heap));
     s->offs = c2w_offsets_new((size_t)parts->cnt);
-    if (!s->tps || !s->offs) {
+    if (!s->tps || !s->heap || !s->offs) {
         svc_fail(s, "%s", "out of memory");
         return -1;
     }
@@ -588,13 +599,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 static void pause_one(svc *s, tpart *t, bool pause)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
-    if (pause)
-        rd_kafka_pause_partitions(s->rkc, l);
-    else
-        rd_kafka_resume_partitions(s->rkc, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    if (pause || !t->throttled) { /* a throttled partition stays paused */
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+        if (pause)
+            rd_kafka_pause_partitions(s->rkc, l);
+        else
+            rd_kafka_resume_partitions(s->rkc, l);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
     t->paused = pause;
     if (!pause) {
         t->primed = false;
@@ -640,12 +653,50 @@ static void replay_done(svc *s, tpart *t)
 
 static tpart *find_tp(svc *s, const char *topic, int32_t partition, size_t *idx)
 {
+    /* a fetch answers partition by partition: most messages are of the
+     * partition of the one before */
+    size_t g = s->last_tp;
+    if (g < s->n_tps && s->tps[g].partition == partition && strcmp(s->tps[g].topic, topic) == 0) {
+        *idx = g;
+        return &s->tps[g];
+    }
     for (size_t i = 0; i < s->n_tps; i++)
         if (s->tps[i].partition == partition && strcmp(s->tps[i].topic, topic) == 0) {
-            *idx = i;
+            *idx = s->last_tp = i;
             return &s->tps[i];
         }
     return NULL;
+}
+
+/* ---- throttling ----
+ * The merge waits for partitions with nothing queued (their next record
+ * may be the oldest), so a partition far ahead of the others would queue
+ * without bound. A partition holding throttle_high() records is paused; it
+ * resumes at half that, while it still has records to feed, so its next
+ * fetch is normally back before it runs dry. The queues hold at most about
+ * C2W_MERGE_MAX_QUEUED / 2 records; C2W_MERGE_MAX_QUEUED stays the last
+ * resort (the merge then stops waiting). */
+static size_t throttle_high(const svc *s)
+{
+    size_t high = C2W_MERGE_MAX_QUEUED / 2 / (s->n_tps ? s->n_tps : 1);
+    return high < 256 ? 256 : high > 8192 ? 8192 : high;
+}
+
+static void throttle_set(svc *s, tpart *t, bool on)
+{
+    if (t->throttled == on)
+        return;
+    t->throttled = on;
+    s->n_throttled += on ? 1 : (size_t)-1;
+    if (t->paused)
+        return; /* the replay gating holds it anyway */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+    if (on)
+        rd_kafka_pause_partitions(s->rkc, l);
+    else
+        rd_kafka_resume_partitions(s->rkc, l);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 static bool at_eof(const tpart *t)
@@ -654,7 +705,7 @@ static bool at_eof(const tpart *t)
 }
 
 /* Queues a fetched record, decoded (rejects go to the dead letters now). */
-static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm)
+static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
 {
     if (t->q_n == t->q_cap) {
         size_t cap = t->q_cap ? t->q_cap * 2 : 64;
@@ -673,7 +724,7 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm)
     qitem *it = &t->q[(t->q_head + t->q_n) % t->q_cap];
     memset(it, 0, sizeof(*it));
     it->offset = rkm->offset;
-    it->arrived = mono_ms();
+    it->arrived = now;
     it->t = INT64_MIN;
     s->mute_decode = t->replaying && rkm->offset < t->replay_until;
     const char *buf = rkm->payload ? rkm->payload : "";
@@ -711,10 +762,13 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
-    enqueue(s, t, rkm);
+    int64_t now = mono_ms();
+    enqueue(s, t, rkm, now);
+    if (t->q_n >= throttle_high(s))
+        throttle_set(s, t, true);
     t->eof_at = -1;
     t->primed = true;
-    s->last_record_ms[t->kind] = mono_ms();
+    s->last_record_ms[t->kind] = now;
 }
 
 /* Feeds the head of partition idx's queue to the pipeline. */
@@ -726,6 +780,8 @@ static void feed_one(svc *s, size_t idx)
     t->q_n--;
     s->queued--;
     t->position = it.offset + 1;
+    if (t->throttled && t->q_n <= throttle_high(s) / 2)
+        throttle_set(s, t, false);
     s->settled = false;
     if (s->kind_idle[t->kind]) {
         s->kind_idle[t->kind] = false;
@@ -748,6 +804,56 @@ static void feed_one(svc *s, size_t idx)
         replay_done(s, t);
 }
 
+/* ---- the merge ----
+ * A binary heap of the partitions whose head may be fed, by (head time,
+ * partition index): a head whose host has no clock offset yet has time
+ * INT64_MIN and goes first, as before it is timed. */
+
+static const qitem *head_of(const svc *s, size_t i)
+{
+    const tpart *t = &s->tps[i];
+    return &t->q[t->q_head];
+}
+
+static bool heap_before(const svc *s, size_t a, size_t b)
+{
+    c2w_time_t ta = head_of(s, a)->t, tb = head_of(s, b)->t;
+    return ta != tb ? ta < tb : a < b;
+}
+
+static void merge_sift_down(svc *s, size_t k)
+{
+    for (;;) {
+        size_t l = 2 * k + 1, r = l + 1, m = k;
+        if (l < s->n_heap && heap_before(s, s->heap[l], s->heap[m]))
+            m = l;
+        if (r < s->n_heap && heap_before(s, s->heap[r], s->heap[m]))
+            m = r;
+        if (m == k)
+            return;
+        size_t x = s->heap[k];
+        s->heap[k] = s->heap[m];
+        s->heap[m] = x;
+        k = m;
+    }
+}
+
+/* When partitions with nothing queued stop holding the oldest head back:
+ * one not at its end until *until (its queue ran dry, or it was assigned or
+ * resumed, that long ago); one at its end holds back the heads that
+ * arrived after its end-of-partition event (*eof_min: the earliest such
+ * event) for C2W_MERGE_WAIT_MS after their arrival. */
+static void merge_note_empty(const tpart *t, int64_t *until, int64_t *eof_min)
+{
+    if (t->eof_at < 0) {
+        int64_t u = t->empty_since + (t->primed ? C2W_MERGE_WAIT_MS : C2W_MERGE_START_WAIT_MS);
+        if (u > *until)
+            *until = u;
+    } else if (t->eof_ms < *eof_min) {
+        *eof_min = t->eof_ms;
+    }
+}
+
 /* Feeds queued records oldest first, across partitions; while replaying,
  * only the replaying partitions. The oldest head waits while a partition
  * with nothing queued may still deliver an older record (C2W_MERGE_WAIT_MS).
@@ -755,45 +861,64 @@ static void feed_one(svc *s, size_t idx)
  * and serving delivery reports; returns true when it stopped there. */
 static bool merge(svc *s, size_t max)
 {
-    for (size_t fed = 0; s->pipe && !s->fatal; fed++) {
-        if (fed == max)
-            return true;
-        size_t best = SIZE_MAX;
-        bool again = false;
-        for (size_t i = 0; i < s->n_tps; i++) {
-            tpart *t = &s->tps[i];
-            if ((s->n_replaying && !t->replaying) || t->q_n == 0)
-                continue; /* held until every replay is done, or nothing queued */
-            qitem *h = &t->q[t->q_head];
-            if (!h->timed && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t))
-                h->timed = true; /* its host was calibrated meanwhile */
-            if (t->replaying && h->offset >= t->replay_until) {
-                /* the log was shorter than the commit said: live from here */
-                replay_done(s, t);
-                again = true;
-                break;
-            }
-            if (best == SIZE_MAX || h->t < s->tps[best].q[s->tps[best].q_head].t)
-                best = i;
-        }
-        if (again) {
-            fed--;
+    size_t fed = 0;
+rebuild:
+    if (!s->pipe || s->fatal)
+        return false;
+    size_t replaying = s->n_replaying;
+    int64_t until = INT64_MIN, eof_min = INT64_MAX;
+    s->n_heap = 0;
+    for (size_t i = 0; i < s->n_tps; i++) {
+        tpart *t = &s->tps[i];
+        if (replaying && !t->replaying)
+            continue; /* held until every replay is done */
+        if (t->q_n == 0) {
+            merge_note_empty(t, &until, &eof_min);
             continue;
         }
-        if (best == SIZE_MAX)
-            return false;
-        const qitem *h = &s->tps[best].q[s->tps[best].q_head];
-        int64_t now = mono_ms();
-        for (size_t i = 0; s->queued < C2W_MERGE_MAX_QUEUED && i < s->n_tps; i++) {
-            const tpart *t = &s->tps[i];
-            if ((s->n_replaying && !t->replaying) || t->q_n)
-                continue;
-            int64_t wait = t->primed ? C2W_MERGE_WAIT_MS : C2W_MERGE_START_WAIT_MS;
-            if (t->eof_at < 0 ? now - t->empty_since < wait
-                              : t->eof_ms < h->arrived && now - h->arrived < C2W_MERGE_WAIT_MS)
-                return false; /* its next record may be older */
+        if (t->replaying && t->q[t->q_head].offset >= t->replay_until) {
+            /* the log was shorter than the commit said: live from here */
+            replay_done(s, t);
+            goto rebuild;
+        }
+        s->heap[s->n_heap++] = i;
+    }
+    for (size_t k = s->n_heap / 2; k-- > 0;)
+        merge_sift_down(s, k);
+    while (s->n_heap && s->pipe && !s->fatal) {
+        if (fed == max)
+            return true;
+        size_t best = s->heap[0];
+        tpart *t = &s->tps[best];
+        qitem *h = &t->q[t->q_head];
+        if (!h->timed && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t)) {
+            h->timed = true; /* its host was calibrated meanwhile */
+            merge_sift_down(s, 0);
+            continue;
+        }
+        if (t->replaying && h->offset >= t->replay_until) {
+            replay_done(s, t);
+            goto rebuild;
+        }
+        if (s->queued < C2W_MERGE_MAX_QUEUED) {
+            int64_t now = mono_ms();
+            if (now < until || (eof_min < h->arrived && now - h->arrived < C2W_MERGE_WAIT_MS))
+                return false; /* a partition with nothing queued may deliver an older record */
         }
         feed_one(s, best);
+        fed++;
+        if (s->n_replaying != replaying)
+            goto rebuild;
+        if (t->q_n) {
+            const qitem *n = &t->q[t->q_head];
+            if (!n->timed)
+                c2w_pipeline_record_time(s->pipe, &n->rec, &t->q[t->q_head].t);
+            merge_sift_down(s, 0);
+        } else {
+            s->heap[0] = s->heap[--s->n_heap];
+            merge_sift_down(s, 0);
+            merge_note_empty(t, &until, &eof_min);
+        }
     }
     return false;
 }

@@ -425,10 +425,13 @@ int c2w_pipeline_stats_json(const c2w_pipeline_t *p, c2w_buf_t *out)
     bool first = true;
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         const c2w_source_stats_t *s = &p->src[k].st;
+        uint64_t fast, full;
+        c2w_decoder_counts(p->src[k].dec, &fast, &full);
         err |= appendf(out,
                        "%s\"%s\":{\"read\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"filtered\":%" PRIu64
-                       ",\"rejected\":{",
-                       first ? "" : ",", c2w_source_name((c2w_source_kind_t)k), s->read, s->accepted, s->filtered);
+                       ",\"fast_path\":%" PRIu64 ",\"full_parse\":%" PRIu64 ",\"rejected\":{",
+                       first ? "" : ",", c2w_source_name((c2w_source_kind_t)k), s->read, s->accepted, s->filtered,
+                       fast, full);
         first = false;
         bool f2 = true;
         for (int r = 0; r < C2W_REJ_COUNT; r++)

@@ -12,7 +12,11 @@
  *   - a decoder keeps nothing between records: decoding the same input a
  *     second time with the same decoder gives the same result;
  *   - a trailing "\n" changes nothing;
- *   - tighter limits (max_record_bytes, max_depth) only ever refuse more.
+ *   - tighter limits (max_record_bytes, max_depth) only ever refuse more;
+ *   - the fast path (flat records parsed without yajl) answers exactly as
+ *     yajl does (full_parse): same status, reason and detail, every field
+ *     of the record the same, with and without a port filter (lean
+ *     records).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 
 #include "c2watch/decode.h"
 #include "c2watch/record.h"
+#include "../record_summary.h"
 
 #ifndef FUZZ_KIND
 #error "build with -DFUZZ_KIND=C2W_SRC_ZEEK, C2W_SRC_SYSMON or C2W_SRC_EVE"
@@ -202,17 +207,46 @@ static c2w_dec_status_t decode(c2w_decoder_t *d, const char *buf, size_t len, c2
     return st;
 }
 
+/* Decodes with a and with b; both answers must be the same to the last
+ * field. */
+static void same_both(c2w_decoder_t *a, c2w_decoder_t *b, const char *buf, size_t len)
+{
+    static char sa[8192], sb[8192];
+    c2w_record_t ra, rb;
+    c2w_dec_result_t ea, eb;
+    decode(a, buf, len, &ra, &ea);
+    decode(b, buf, len, &rb, &eb);
+    CHECK(same_result(&ea, &eb));
+    summary(&ra, sa, sizeof(sa));
+    summary(&rb, sb, sizeof(sb));
+    CHECK(strcmp(sa, sb) == 0);
+    c2w_record_clear(&ra);
+    c2w_record_clear(&rb);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static c2w_decoder_t *dec, *tight;
+    static c2w_decoder_t *dec, *tight, *full, *lean, *lean_full;
+    static uint8_t mail_ports[8192];
     if (!dec) {
         /* One decoder for the whole run, as a source uses one for all its
          * records: state left behind by one input shows up in the next. */
         const c2w_decode_opts_t tight_opts = { .max_record_bytes = 96, .max_depth = 2 };
+        const c2w_decode_opts_t full_opts = { .full_parse = true };
+        static const unsigned ports[] = { 25, 465, 587, 110, 995, 143, 993 };
+        for (size_t k = 0; k < sizeof(ports) / sizeof(ports[0]); k++)
+            mail_ports[ports[k] >> 3] |= (uint8_t)(1u << (ports[k] & 7));
         dec = c2w_decoder_new(FUZZ_KIND, NULL);
         tight = c2w_decoder_new(FUZZ_KIND, &tight_opts);
-        CHECK(dec && tight);
+        full = c2w_decoder_new(FUZZ_KIND, &full_opts);
+        lean = c2w_decoder_new(FUZZ_KIND, NULL);
+        lean_full = c2w_decoder_new(FUZZ_KIND, &full_opts);
+        CHECK(dec && tight && full && lean && lean_full);
+        c2w_decoder_set_ports(lean, mail_ports);
+        c2w_decoder_set_ports(lean_full, mail_ports);
     }
+    same_both(dec, full, (const char *)data, size);
+    same_both(lean, lean_full, (const char *)data, size);
     const char *buf = (const char *)data;
     c2w_record_t rec, again;
     c2w_dec_result_t res, res2;
