@@ -86,7 +86,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-FUZZ_DEPS    := $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
+FUZZ_DEPS    := $(wildcard tests/fuzz/*.c tests/fuzz/*.h) tests/record_summary.h
 FUZZ_SRC_decode_zeek   := tests/fuzz/fuzz_decode.c
 FUZZ_SRC_decode_sysmon := tests/fuzz/fuzz_decode.c
 FUZZ_SRC_decode_eve    := tests/fuzz/fuzz_decode.c

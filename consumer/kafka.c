@@ -160,7 +160,10 @@ typedef struct svc {
     size_t n_tps;
     size_t n_replaying;
     size_t queued; /* records queued over all partitions */
-    size_t *heap; /* merge(): partitions with a queued head, oldest head first */
+    struct merge_ent {
+        c2w_time_t t; /* the head's time (a copy: the heap stays in cache) */
+        size_t idx; /* the partition */
+    } *heap; /* merge(): partitions with a queued head, oldest head first */
     size_t n_heap;
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
@@ -809,29 +812,33 @@ static void feed_one(svc *s, size_t idx)
  * partition index): a head whose host has no clock offset yet has time
  * INT64_MIN and goes first, as before it is timed. */
 
-static const qitem *head_of(const svc *s, size_t i)
+/* The merge key of partition t's head: its sensor time, or while its host
+ * has no clock offset, its host time (looked at again each time the head
+ * comes to the top). */
+static c2w_time_t head_key(svc *s, tpart *t)
 {
-    const tpart *t = &s->tps[i];
-    return &t->q[t->q_head];
+    qitem *h = &t->q[t->q_head];
+    if (!h->timed && h->has_rec && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t))
+        h->timed = true;
+    return h->t;
 }
 
-static bool heap_before(const svc *s, size_t a, size_t b)
+static bool heap_before(const struct merge_ent *a, const struct merge_ent *b)
 {
-    c2w_time_t ta = head_of(s, a)->t, tb = head_of(s, b)->t;
-    return ta != tb ? ta < tb : a < b;
+    return a->t != b->t ? a->t < b->t : a->idx < b->idx;
 }
 
 static void merge_sift_down(svc *s, size_t k)
 {
     for (;;) {
         size_t l = 2 * k + 1, r = l + 1, m = k;
-        if (l < s->n_heap && heap_before(s, s->heap[l], s->heap[m]))
+        if (l < s->n_heap && heap_before(&s->heap[l], &s->heap[m]))
             m = l;
-        if (r < s->n_heap && heap_before(s, s->heap[r], s->heap[m]))
+        if (r < s->n_heap && heap_before(&s->heap[r], &s->heap[m]))
             m = r;
         if (m == k)
             return;
-        size_t x = s->heap[k];
+        struct merge_ent x = s->heap[k];
         s->heap[k] = s->heap[m];
         s->heap[m] = x;
         k = m;
@@ -881,18 +888,18 @@ rebuild:
             replay_done(s, t);
             goto rebuild;
         }
-        s->heap[s->n_heap++] = i;
+        s->heap[s->n_heap++] = (struct merge_ent){ head_key(s, t), i };
     }
     for (size_t k = s->n_heap / 2; k-- > 0;)
         merge_sift_down(s, k);
     while (s->n_heap && s->pipe && !s->fatal) {
         if (fed == max)
             return true;
-        size_t best = s->heap[0];
+        size_t best = s->heap[0].idx;
         tpart *t = &s->tps[best];
         qitem *h = &t->q[t->q_head];
-        if (!h->timed && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t)) {
-            h->timed = true; /* its host was calibrated meanwhile */
+        if (!h->timed && head_key(s, t) != s->heap[0].t) {
+            s->heap[0].t = h->t; /* its host was calibrated meanwhile */
             merge_sift_down(s, 0);
             continue;
         }
@@ -910,9 +917,7 @@ rebuild:
         if (s->n_replaying != replaying)
             goto rebuild;
         if (t->q_n) {
-            const qitem *n = &t->q[t->q_head];
-            if (!n->timed)
-                c2w_pipeline_record_time(s->pipe, &n->rec, &t->q[t->q_head].t);
+            s->heap[0].t = head_key(s, t);
             merge_sift_down(s, 0);
         } else {
             s->heap[0] = s->heap[--s->n_heap];
