@@ -37,6 +37,14 @@
  *
  * yajl's memory: see "yajl's allocator" below for why yajl is never handed
  * a NULL.
+ *
+ * Speed (docs/performance.md): phase 1 first tries a fast path (dec_scan)
+ * for the common shape, one object of scalars; it fills the slots exactly
+ * as yajl and the callbacks would, or declines and yajl parses the record.
+ * Slots then point into the record itself where no unescaping is needed.
+ * Phase 2 borrows its strings from there, and the record gets its own
+ * copies last (dec_own): none at all, but the host, for a flow or event 3
+ * to a port no rule can match (c2w_decoder_set_ports).
  */
 #include "c2watch/decode.h"
 #include "c2watch/util.h"

@@ -552,8 +552,9 @@ static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
     return 0;
 }
 
-/* Commits the newest snapshot whose messages are all delivered. */
-static void try_commit(svc *s, bool sync)
+/* Commits the newest snapshot whose messages are all delivered; -1 when
+ * that commit failed. */
+static int try_commit(svc *s, bool sync)
 {
     const snapshot *ready = NULL;
     while (s->n_snaps && !s->fatal) {
@@ -564,16 +565,23 @@ static void try_commit(svc *s, bool sync)
         s->snap_head = (s->snap_head + 1) % C2W_EPOCHS;
         s->n_snaps--;
     }
-    if (ready)
-        commit_snapshot(s, ready, sync);
+    return ready ? commit_snapshot(s, ready, sync) : 0;
 }
 
 /* Flushes the producer (bounded), then commits what is delivered. */
 static void drain_and_commit(svc *s, int timeout_ms)
 {
+    int64_t end = mono_ms() + timeout_ms;
     take_snapshot(s);
     rd_kafka_flush(s->rkp, timeout_ms);
-    try_commit(s, true);
+    /* The last commit carries the final state (positions, idle sources,
+     * settled flows): a retriable failure (request errors, a coordinator
+     * moving) is tried again, with the same state, within the timeout. */
+    while (try_commit(s, true) < 0 && !s->fatal && mono_ms() < end) {
+        struct timespec pause = { 0, 200 * 1000000L };
+        nanosleep(&pause, NULL);
+        take_snapshot(s);
+    }
 }
 
 static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
