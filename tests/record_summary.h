@@ -11,13 +11,13 @@
 
 #include "c2watch/record.h"
 
-static const char *s_or(const char *s)
+static inline const char *s_or(const char *s)
 {
     return s ? s : "(null)";
 }
 
 /* Every field of a record, as text, to compare runs. */
-static void summary(const c2w_record_t *rec, char *buf, size_t n)
+static inline void summary(const c2w_record_t *rec, char *buf, size_t n)
 {
     char a[C2W_IP_STRLEN], b[C2W_IP_STRLEN];
     switch (rec->kind) {
