@@ -608,17 +608,22 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 /* ---- replay gating ---- */
 
+/* Pauses or resumes fetching one partition (librdkafka). */
+static void fetch_pause(svc *s, const tpart *t, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
+    if (pause)
+        rd_kafka_pause_partitions(s->rkc, l);
+    else
+        rd_kafka_resume_partitions(s->rkc, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void pause_one(svc *s, tpart *t, bool pause)
 {
-    if (pause || !t->throttled) { /* a throttled partition stays paused */
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
-        if (pause)
-            rd_kafka_pause_partitions(s->rkc, l);
-        else
-            rd_kafka_resume_partitions(s->rkc, l);
-        rd_kafka_topic_partition_list_destroy(l);
-    }
+    if (pause || !t->throttled) /* a throttled partition stays paused */
+        fetch_pause(s, t, pause);
     t->paused = pause;
     if (!pause) {
         t->primed = false;
@@ -699,15 +704,8 @@ static void throttle_set(svc *s, tpart *t, bool on)
         return;
     t->throttled = on;
     s->n_throttled += on ? 1 : (size_t)-1;
-    if (t->paused)
-        return; /* the replay gating holds it anyway */
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, t->topic, t->partition);
-    if (on)
-        rd_kafka_pause_partitions(s->rkc, l);
-    else
-        rd_kafka_resume_partitions(s->rkc, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    if (!t->paused) /* else the replay gating holds it anyway */
+        fetch_pause(s, t, on);
 }
 
 static bool at_eof(const tpart *t)
