@@ -873,13 +873,11 @@ DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, co
     }
     char *to = d->scratch + d->scratch_len;
     size_t n = 0;
-    {
-        for (size_t k = 0; k < len; k++) {
-            char c = (char)s[k];
-            if (c == '\\')
-                c = dec_simple_escape(s[++k]);
-            to[n++] = c;
-        }
+    for (size_t k = 0; k < len; k++) {
+        char c = (char)s[k];
+        if (c == '\\')
+            c = dec_simple_escape(s[++k]);
+        to[n++] = c;
     }
     to[n] = '\0';
     slot->text = to;

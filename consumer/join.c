@@ -420,11 +420,6 @@ static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
     j->st.offset_samples++;
 }
 
-void c2w_join_host_seen(c2w_join_t *j, const char *name, c2w_time_t host_time)
-{
-    host_saw(j, host_index(j, name), host_time);
-}
-
 bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     uint32_t idx = host_index(j, name);

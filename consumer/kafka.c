@@ -167,6 +167,7 @@ typedef struct svc {
     size_t n_heap;
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
+    size_t throttle_high; /* records queued that pause a partition (set at assignment) */
     bool mute_decode; /* the record being decoded was processed before the restart */
     int restore_flags; /* snapshot.flags of the commit replayed to; -1: none */
     /* delivery accounting */
@@ -412,6 +413,9 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
     }
     s->tps = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof(*s->tps));
     s->heap = calloc(parts->cnt ? (size_t)parts->cnt : 1, sizeof(*s->heap));
+    /* half of C2W_MERGE_MAX_QUEUED over the partitions, 256..8192 each */
+    s->throttle_high = C2W_MERGE_MAX_QUEUED / 2 / (parts->cnt ? (size_t)parts->cnt : 1);
+    s->throttle_high = s->throttle_high < 256 ? 256 : s->throttle_high > 8192 ? 8192 : s->throttle_high;
     s->offs = c2w_offsets_new((size_t)parts->cnt);
     if (!s->tps || !s->heap || !s->offs) {
         svc_fail(s, "%s", "out of memory");
@@ -687,17 +691,11 @@ static tpart *find_tp(svc *s, const char *topic, int32_t partition, size_t *idx)
 /* ---- throttling ----
  * The merge waits for partitions with nothing queued (their next record
  * may be the oldest), so a partition far ahead of the others would queue
- * without bound. A partition holding throttle_high() records is paused; it
+ * without bound. A partition holding throttle_high records is paused; it
  * resumes at half that, while it still has records to feed, so its next
  * fetch is normally back before it runs dry. The queues hold at most about
  * C2W_MERGE_MAX_QUEUED / 2 records; C2W_MERGE_MAX_QUEUED stays the last
  * resort (the merge then stops waiting). */
-static size_t throttle_high(const svc *s)
-{
-    size_t high = C2W_MERGE_MAX_QUEUED / 2 / (s->n_tps ? s->n_tps : 1);
-    return high < 256 ? 256 : high > 8192 ? 8192 : high;
-}
-
 static void throttle_set(svc *s, tpart *t, bool on)
 {
     if (t->throttled == on)
@@ -773,7 +771,7 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     }
     int64_t now = mono_ms();
     enqueue(s, t, rkm, now);
-    if (t->q_n >= throttle_high(s))
+    if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
     t->eof_at = -1;
     t->primed = true;
@@ -789,7 +787,7 @@ static void feed_one(svc *s, size_t idx)
     t->q_n--;
     s->queued--;
     t->position = it.offset + 1;
-    if (t->throttled && t->q_n <= throttle_high(s) / 2)
+    if (t->throttled && t->q_n <= s->throttle_high / 2)
         throttle_set(s, t, false);
     s->settled = false;
     if (s->kind_idle[t->kind]) {

@@ -59,10 +59,8 @@ void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p);
 void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d);
 
 /* Notes that host logged an event at host_time (events that never reach
- * the join still count for the host's latest time). */
-void c2w_join_host_seen(c2w_join_t *j, const char *host, c2w_time_t host_time);
-
-/* c2w_join_host_seen, then c2w_join_sensor_time, with one lookup. */
+ * the join still count for the host's latest time), and converts that
+ * time to sensor time as c2w_join_sensor_time does, with one lookup. */
 bool c2w_join_host_note(c2w_join_t *j, const char *host, c2w_time_t host_time, c2w_time_t *out);
 
 /* Host time of `host` converted to sensor time with its current offset.
