@@ -266,7 +266,7 @@ typedef struct dec_take {
 typedef struct dec_keytok {
     uint8_t len; /* 0: empty */
     int8_t slot;
-    char text[DEC_KEYTOK_MAX];
+    char text[48]; /* DEC_KEYTOK_MAX bytes, zero-padded to whole 16-byte blocks */
 } dec_keytok_t;
 
 struct c2w_decoder {
@@ -872,8 +872,29 @@ DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, co
         return true;
     }
     char *to = d->scratch + d->scratch_len;
-    size_t n = 0;
-    for (size_t k = 0; k < len; k++) {
+    size_t n = 0, k = 0;
+#if defined(__SSE2__)
+    /* 16 bytes at a time up to the next backslash; a block is stored
+     * whole, so only while 16 more bytes fit in scratch */
+    const __m128i bslash = _mm_set1_epi8('\\');
+    size_t room = d->scratch_cap - d->scratch_len;
+    while (len - k >= 16 && n + 16 < room) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bslash));
+        _mm_storeu_si128((__m128i *)(void *)(to + n), v);
+        if (!bits) {
+            n += 16;
+            k += 16;
+            continue;
+        }
+        unsigned z = (unsigned)__builtin_ctz(bits);
+        n += z;
+        k += z; /* s[k] is a backslash; the scan saw its escape whole */
+        to[n++] = dec_simple_escape(s[k + 1]);
+        k += 2;
+    }
+#endif
+    for (; k < len; k++) {
         char c = (char)s[k];
         if (c == '\\')
             c = dec_simple_escape(s[++k]);
@@ -915,15 +936,37 @@ DEC_INLINE bool dec_eq_short(const unsigned char *a, const char *b, size_t len)
  * a remembered token takes its slot without scanning and looking the key
  * up again. Two tokens per position cover streams that mix two shapes.
  */
+DEC_INLINE bool dec_keytok_eq(const dec_keytok_t *t, const unsigned char *a, size_t avail)
+{
+    size_t len = t->len;
+    if (!len || avail < len)
+        return false;
+#if defined(__SSE2__)
+    if (avail >= 48) { /* whole blocks can be read: compare 16 bytes at a time */
+        for (size_t k = 0;; k += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + k));
+            __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(t->text + k));
+            unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, y));
+            if (len - k <= 16) {
+                unsigned want = len - k == 16 ? 0xffffu : (1u << (len - k)) - 1u;
+                return (eq & want) == want;
+            }
+            if (eq != 0xffffu)
+                return false;
+        }
+    }
+#endif
+    return dec_eq_short(a, t->text, len);
+}
+
 DEC_INLINE int dec_keytok_match(const c2w_decoder_t *d, unsigned k, const unsigned char *s, size_t i, size_t n)
 {
     if (k >= DEC_KEYTOK_POS)
         return -1;
-    for (int w = 0; w < 2; w++) {
-        const dec_keytok_t *t = &d->keytoks[k][w];
-        if (t->len && n - i >= t->len && dec_eq_short(s + i, t->text, t->len))
-            return w;
-    }
+    if (dec_keytok_eq(&d->keytoks[k][0], s + i, n - i))
+        return 0;
+    if (dec_keytok_eq(&d->keytoks[k][1], s + i, n - i))
+        return 1;
     return -1;
 }
 
@@ -935,6 +978,7 @@ static void dec_keytok_learn(c2w_decoder_t *d, unsigned k, const unsigned char *
     d->keytok_next[k] ^= 1;
     t->len = (uint8_t)len;
     t->slot = (int8_t)slot;
+    memset(t->text, 0, sizeof(t->text));
     memcpy(t->text, tok, len);
 }
 
@@ -973,7 +1017,7 @@ static bool dec_scan(c2w_decoder_t *d, const char *buf, size_t n)
                 return false;
             i++;
         }
-        if (++d->top_keys == 1) {
+        if (k == 0) {
             d->first_key_len = klen;
             memcpy(d->first_key, buf + ks, klen < sizeof(d->first_key) ? klen : sizeof(d->first_key));
         }
@@ -1015,11 +1059,17 @@ static bool dec_scan(c2w_decoder_t *d, const char *buf, size_t n)
         }
         if (slot >= 0 && !dec_scan_store(d, slot, type, b, s + vs, ve - vs, esc))
             return false;
+        if (n - i >= 2 && s[i] == ',' && s[i + 1] == '"') { /* compact JSON: the next key */
+            i++;
+            continue;
+        }
         i = dec_scan_ws(s, i, n);
         if (i >= n)
             return false;
-        if (s[i] == '}')
+        if (s[i] == '}') {
+            d->top_keys = k + 1;
             return dec_scan_ws(s, i + 1, n) == n;
+        }
         if (s[i] != ',')
             return false;
         i = dec_scan_ws(s, i + 1, n);

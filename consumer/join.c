@@ -77,7 +77,7 @@ static void kmap_grow(kmap *m)
 
 static uint64_t key_hash(const void *key, size_t klen)
 {
-    return c2w_hash_mix(c2w_hash(C2W_FNV_SEED, key, klen));
+    return c2w_hash_table(key, klen);
 }
 
 /* First entry with this key, or the next one after e (pass e = NULL first). */
@@ -569,11 +569,33 @@ static void heap_remove(c2w_join_t *j, kent *e)
     heap_down(j, last->hidx - 1);
 }
 
-static void enrich_key(c2w_buf_t *b, const char *host_name, const char *guid)
+/* The key of an enrichment: host NUL guid NUL, then `extra` (an address
+ * for the DNS answers); on the stack when short. */
+typedef struct ekey {
+    char *data;
+    size_t len;
+    char small[192];
+} ekey;
+
+static bool ekey_make(ekey *k, const char *host_name, const char *guid, const void *extra, size_t elen)
 {
-    c2w_buf_reset(b);
-    c2w_buf_append(b, host_name, strlen(host_name) + 1);
-    c2w_buf_append(b, guid, strlen(guid) + 1);
+    size_t hl = strlen(host_name) + 1, gl = strlen(guid) + 1;
+    k->len = hl + gl + elen;
+    k->data = k->len <= sizeof(k->small) ? k->small : malloc(k->len);
+    if (!k->data)
+        return false;
+    memcpy(k->data, host_name, hl);
+    memcpy(k->data + hl, guid, gl);
+    if (elen)
+        memcpy(k->data + hl + gl, extra, elen);
+    return true;
+}
+
+static void ekey_free(ekey *k)
+{
+    if (k->data != k->small)
+        free(k->data);
+    k->data = NULL;
 }
 
 static void ref_hold(const c2w_join_t *j, c2w_srcref_t r)
@@ -607,22 +629,21 @@ static void emit_flow(c2w_join_t *j, c2w_flow_t *f, const kent *evk, bool held)
         a.pid = ev->pid;
         a.remote_url = ev->dst_hostname;
         a.ev_src = ev->src;
-        c2w_buf_t kb = { 0 };
-        enrich_key(&kb, ev->host, ev->guid);
-        if (kb.data) {
-            kent *p = kmap_find(&j->procs, kb.data, kb.len, key_hash(kb.data, kb.len), NULL);
+        ekey kb;
+        if (ekey_make(&kb, ev->host, ev->guid, &f->resp_h, sizeof(f->resp_h))) {
+            size_t plen = kb.len - sizeof(f->resp_h); /* the process's key: without the address */
+            kent *p = kmap_find(&j->procs, kb.data, plen, key_hash(kb.data, plen), NULL);
             if (p) {
                 a.command_line = p->a;
                 a.parent_image = p->b;
             }
             if (!a.remote_url) {
-                c2w_buf_append(&kb, (const char *)&f->resp_h, sizeof(f->resp_h));
                 kent *d = kmap_find(&j->dns, kb.data, kb.len, key_hash(kb.data, kb.len), NULL);
                 if (d)
                     a.remote_url = d->a;
             }
+            ekey_free(&kb);
         }
-        c2w_buf_free(&kb);
         j->st.attributed++;
     } else {
         j->st.unattributed++;
@@ -786,7 +807,7 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
     }
 }
 
-static void enrich_put(c2w_join_t *j, kmap *m, const c2w_buf_t *kb, char *a, char *b)
+static void enrich_put(c2w_join_t *j, kmap *m, const ekey *kb, char *a, char *b)
 {
     uint64_t h = key_hash(kb->data, kb->len);
     kent *e = kmap_find(m, kb->data, kb->len, h, NULL);
@@ -816,13 +837,12 @@ void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p)
 {
     host_saw(j, host_index(j, p->host), p->utc);
     if (p->command_line || p->parent_image) {
-        c2w_buf_t kb = { 0 };
-        enrich_key(&kb, p->host, p->guid);
-        if (kb.data) {
+        ekey kb;
+        if (ekey_make(&kb, p->host, p->guid, NULL, 0)) {
             enrich_put(j, &j->procs, &kb, p->command_line, p->parent_image);
             p->command_line = p->parent_image = NULL;
+            ekey_free(&kb);
         }
-        c2w_buf_free(&kb);
     }
     c2w_record_t r = { .kind = C2W_REC_PROC };
     r.u.proc = *p;
@@ -844,12 +864,15 @@ void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d)
             len--;
         }
         c2w_ip_t ip;
-        if (len && c2w_ip_parse(s, len, &ip)) {
-            c2w_buf_t kb = { 0 };
-            enrich_key(&kb, d->host, d->guid);
-            if (kb.data && c2w_buf_append(&kb, (const char *)&ip, sizeof(ip)) == 0)
-                enrich_put(j, &j->dns, &kb, c2w_strdup_opt(d->query_name), NULL);
-            c2w_buf_free(&kb);
+        ekey kb;
+        if (len && c2w_ip_parse(s, len, &ip) && ekey_make(&kb, d->host, d->guid, &ip, sizeof(ip))) {
+            /* the last answer takes the record's copy of the name */
+            bool last = !end || !end[1];
+            char *name = last ? d->query_name : c2w_strdup_opt(d->query_name);
+            if (last)
+                d->query_name = NULL;
+            enrich_put(j, &j->dns, &kb, name, NULL);
+            ekey_free(&kb);
         }
         s = end ? end + 1 : NULL;
     }

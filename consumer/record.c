@@ -3,6 +3,7 @@
  * the field catalog that rules and outputs share.
  */
 #include "c2watch/record.h"
+#include "c2watch/util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -67,33 +68,35 @@ static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
  * inet_pton (which then refuses it as IPv4 as well). */
 static bool ip4_parse_fast(const char *s, size_t len, uint8_t addr[4])
 {
-    unsigned part = 0, parts = 0, digits = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (digits > 0 && part == 0)
-                return false;
-            part = part * 10 + (unsigned)(c - '0');
-            if (part > 255)
-                return false;
-            digits++;
-        } else if (c == '.' && digits > 0 && parts < 3) {
-            addr[parts++] = (uint8_t)part;
-            part = digits = 0;
-        } else {
+    size_t i = 0;
+    for (int p = 0; p < 4; p++) {
+        if (p && (i >= len || s[i++] != '.'))
             return false;
+        if (i >= len || (unsigned char)(s[i] - '0') > 9)
+            return false;
+        unsigned v = (unsigned)(s[i++] - '0');
+        if (i < len && (unsigned char)(s[i] - '0') <= 9) {
+            if (v == 0)
+                return false; /* a leading zero */
+            v = v * 10 + (unsigned)(s[i++] - '0');
+            if (i < len && (unsigned char)(s[i] - '0') <= 9) {
+                v = v * 10 + (unsigned)(s[i++] - '0');
+                if (v > 255)
+                    return false;
+            }
         }
+        addr[p] = (uint8_t)v;
     }
-    if (parts != 3 || digits == 0)
-        return false;
-    addr[3] = (uint8_t)part;
-    return true;
+    return i == len;
 }
 
 bool c2w_ip_parse(const char *s, size_t len, c2w_ip_t *out)
 {
     uint8_t a4[4];
-    if (ip4_parse_fast(s, len, a4)) {
+    /* dotted quads, and the same after "::ffff:" (an IPv4-mapped IPv6
+     * address: stored as the IPv4 one, as below) */
+    if (ip4_parse_fast(s, len, a4) ||
+        (len > 7 && c2w_eq_ci_n(s, "::ffff:", 7) && ip4_parse_fast(s + 7, len - 7, a4))) {
         memset(out, 0, sizeof(*out));
         memcpy(out->addr, a4, 4);
         out->family = 4;
@@ -175,6 +178,11 @@ bool c2w_time_valid(c2w_time_t t)
     return t >= C2W_TIME_MIN && t < C2W_TIME_MAX;
 }
 
+static inline bool dec_digit(char c)
+{
+    return (unsigned char)(c - '0') < 10u;
+}
+
 /*
  * Epoch seconds. Parsed from the decimal text itself rather than through a
  * double, so "1692146028.495991" is exactly 1692146028495991 µs. Exponent
@@ -192,7 +200,7 @@ bool c2w_time_parse_epoch(const char *s, size_t len, c2w_time_t *out)
     }
     int64_t secs = 0;
     size_t digits = 0;
-    for (; i < len && isdigit((unsigned char)s[i]); i++, digits++) {
+    for (; i < len && dec_digit(s[i]); i++, digits++) {
         if (secs > 10000000000LL)
             return false; /* far past 2100 */
         secs = secs * 10 + (s[i] - '0');
@@ -203,7 +211,7 @@ bool c2w_time_parse_epoch(const char *s, size_t len, c2w_time_t *out)
     if (i < len && s[i] == '.') {
         i++;
         size_t f = 0;
-        for (; i < len && isdigit((unsigned char)s[i]); i++, f++) {
+        for (; i < len && dec_digit(s[i]); i++, f++) {
             if (f < 6)
                 usec = usec * 10 + (s[i] - '0');
         }
@@ -248,8 +256,53 @@ static bool take_digits(const char *s, size_t len, size_t *i, size_t n, int *val
 
 static const unsigned char days_in_month[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
+/* The common spelling, "YYYY-MM-DD HH:MM:SS[.f{1,9}]" (or 'T'/'t' for the
+ * space), in one pass over fixed positions; 0 when s is not spelled so (the
+ * general parser below then decides), else 1 (parsed) or -1 (refused, as
+ * the general parser would). */
+static int time_text_fixed(const char *s, size_t len, c2w_time_t *out)
+{
+    if (len < 19 || len == 20 || len > 29 || s[4] != '-' || s[7] != '-' ||
+        (s[10] != ' ' && s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+        return 0;
+    static const unsigned char pos[14] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18 };
+    int v[14];
+    unsigned bad = 0;
+    for (int k = 0; k < 14; k++) {
+        v[k] = s[pos[k]] - '0';
+        bad |= (unsigned)v[k] > 9u; /* not a digit (below '0' wraps round) */
+    }
+    if (bad)
+        return 0;
+    int64_t usec = 0;
+    if (len > 19) {
+        if (s[19] != '.' && s[19] != ',')
+            return 0;
+        for (size_t k = 20; k < len; k++) {
+            if (!dec_digit(s[k]))
+                return 0;
+            if (k < 26)
+                usec = usec * 10 + (s[k] - '0');
+        }
+        for (size_t k = len; k < 26; k++)
+            usec *= 10;
+    }
+    int y = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3], mo = v[4] * 10 + v[5], d = v[6] * 10 + v[7];
+    int h = v[8] * 10 + v[9], mi = v[10] * 10 + v[11], sec = v[12] * 10 + v[13];
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month[mo - 1] || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return -1;
+    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    *out = (days * 86400 + h * 3600 + mi * 60 + sec) * C2W_USEC + usec;
+    return 1;
+}
+
 bool c2w_time_parse_text(const char *s, size_t len, c2w_time_t *out)
 {
+    int fixed = time_text_fixed(s, len, out);
+    if (fixed)
+        return fixed > 0;
     size_t i = 0;
     int y, mo, d, h, mi, sec;
     if (!take_digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-')

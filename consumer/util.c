@@ -24,6 +24,24 @@ uint64_t c2w_hash_mix(uint64_t h)
     return h;
 }
 
+uint64_t c2w_hash_table(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL), w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, c + i, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    if (i < n) {
+        w = 0;
+        memcpy(&w, c + i, n - i);
+        h = (h ^ w) * 0x100000001b3ULL;
+    }
+    return c2w_hash_mix(h);
+}
+
 char *c2w_strndup(const char *s, size_t n)
 {
     char *d = malloc(n + 1);

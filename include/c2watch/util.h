@@ -15,6 +15,10 @@
 uint64_t c2w_hash(uint64_t h, const void *p, size_t n);
 /* Final avalanche so that low bits are usable as a bucket index. */
 uint64_t c2w_hash_mix(uint64_t h);
+/* A bucket hash of n bytes for in-memory tables, eight bytes at a time
+ * (already mixed). Not stable across versions: never store or send it;
+ * alert ids use c2w_hash. */
+uint64_t c2w_hash_table(const void *p, size_t n);
 
 /* Heap copy of n bytes plus a NUL; NULL on OOM. */
 char *c2w_strndup(const char *s, size_t n);
