@@ -266,6 +266,7 @@ typedef struct dec_take {
 typedef struct dec_keytok {
     uint8_t len; /* 0: empty */
     int8_t slot;
+    uint16_t last_mask; /* the bytes of the last 16-byte block that count */
     char text[48]; /* DEC_KEYTOK_MAX bytes, zero-padded to whole 16-byte blocks */
 } dec_keytok_t;
 
@@ -947,10 +948,8 @@ DEC_INLINE bool dec_keytok_eq(const dec_keytok_t *t, const unsigned char *a, siz
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(a + k));
             __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(t->text + k));
             unsigned eq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, y));
-            if (len - k <= 16) {
-                unsigned want = len - k == 16 ? 0xffffu : (1u << (len - k)) - 1u;
-                return (eq & want) == want;
-            }
+            if (len - k <= 16)
+                return (eq & t->last_mask) == t->last_mask;
             if (eq != 0xffffu)
                 return false;
         }
@@ -978,6 +977,8 @@ static void dec_keytok_learn(c2w_decoder_t *d, unsigned k, const unsigned char *
     d->keytok_next[k] ^= 1;
     t->len = (uint8_t)len;
     t->slot = (int8_t)slot;
+    size_t tail = len - (len - 1) / 16 * 16; /* 1..16 bytes in the last block */
+    t->last_mask = (uint16_t)(tail == 16 ? 0xffffu : (1u << tail) - 1u);
     memset(t->text, 0, sizeof(t->text));
     memcpy(t->text, tok, len);
 }
@@ -1372,6 +1373,8 @@ static int dec_sysmon_channel(c2w_decoder_t *d)
     for (size_t k = 0; k < sizeof(chans) / sizeof(chans[0]); k++) {
         const char *s;
         size_t len;
+        if (d->slots[chans[k]].type == JT_NONE)
+            continue; /* the usual case: not in the record */
         if (dec_get_str(d, chans[k], false, &s, &len) < 0)
             return -1;
         if (!s)

@@ -168,6 +168,7 @@ typedef struct svc {
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
     size_t throttle_high; /* records queued that pause a partition (set at assignment) */
+    int64_t now_ms; /* mono_ms() read once per batch of messages or of records fed */
     bool mute_decode; /* the record being decoded was processed before the restart */
     int restore_flags; /* snapshot.flags of the commit replayed to; -1: none */
     /* delivery accounting */
@@ -769,7 +770,7 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
-    int64_t now = mono_ms();
+    int64_t now = s->now_ms;
     enqueue(s, t, rkm, now);
     if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
@@ -782,11 +783,11 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
 static void feed_one(svc *s, size_t idx)
 {
     tpart *t = &s->tps[idx];
-    qitem it = t->q[t->q_head];
+    qitem *it = &t->q[t->q_head]; /* stays put: nothing is queued while records are fed */
     t->q_head = (t->q_head + 1) % t->q_cap;
     t->q_n--;
     s->queued--;
-    t->position = it.offset + 1;
+    t->position = it->offset + 1;
     if (t->throttled && t->q_n <= s->throttle_high / 2)
         throttle_set(s, t, false);
     s->settled = false;
@@ -794,16 +795,17 @@ static void feed_one(svc *s, size_t idx)
         s->kind_idle[t->kind] = false;
         c2w_pipeline_source_open(s->pipe, t->kind);
     }
-    if (it.has_rec) {
-        c2w_srcref_t ref = { (uint32_t)idx + 1, it.offset };
-        if (it.rec.kind == C2W_REC_FLOW)
-            it.rec.u.flow.src = ref;
-        else if (it.rec.kind == C2W_REC_NETCONN)
-            it.rec.u.net.src = ref;
-        c2w_pipeline_push(s->pipe, t->kind, &it.rec);
+    if (it->has_rec) {
+        c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
+        if (it->rec.kind == C2W_REC_FLOW)
+            it->rec.u.flow.src = ref;
+        else if (it->rec.kind == C2W_REC_NETCONN)
+            it->rec.u.net.src = ref;
+        it->has_rec = false;
+        c2w_pipeline_push(s->pipe, t->kind, &it->rec);
     }
     if (t->q_n == 0) {
-        t->empty_since = mono_ms();
+        t->empty_since = s->now_ms;
         if (t->eof_at > t->position)
             t->position = t->eof_at;
     }
@@ -911,8 +913,10 @@ rebuild:
             replay_done(s, t);
             goto rebuild;
         }
+        if (fed % 256 == 0)
+            s->now_ms = mono_ms(); /* once per 256 records: they take well under a millisecond */
         if (s->queued < C2W_MERGE_MAX_QUEUED) {
-            int64_t now = mono_ms();
+            int64_t now = s->now_ms;
             if (now < until || (eof_min < h->arrived && now - h->arrived < C2W_MERGE_WAIT_MS))
                 return false; /* a partition with nothing queued may deliver an older record */
         }
@@ -1214,6 +1218,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
     int wait_ms = 100;
     while (!*o->stop && !s.fatal) {
         ssize_t n = rd_kafka_consume_batch_queue(s.q, wait_ms, msgs, batch);
+        s.now_ms = mono_ms();
         for (ssize_t i = 0; i < n; i++) {
             handle(&s, msgs[i]);
             rd_kafka_message_destroy(msgs[i]);

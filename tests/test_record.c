@@ -35,6 +35,31 @@ Test(record, time_text_rejects)
     }
 }
 
+/* Sysmon's spelling takes a fixed-position path in the parser; these are
+ * its edges, each with the value (or the refusal) the spec's RFC 3339 /
+ * Sysmon reading gives. */
+Test(record, time_text_sysmon_spelling)
+{
+    c2w_time_t base = 1795852802LL * C2W_USEC; /* 2026-11-28 08:00:02 UTC */
+    cr_assert_eq(text_time("2026-11-28 08:00:02"), base);
+    cr_assert_eq(text_time("2026-11-28 08:00:02.943"), base + 943000);
+    cr_assert_eq(text_time("2026-11-28t08:00:02.9"), base + 900000);
+    cr_assert_eq(text_time("2026-11-28 08:00:02,5"), base + 500000, "comma as the decimal mark");
+    cr_assert_eq(text_time("2026-11-28 08:00:02.123456789"), base + 123456, "past the microsecond: truncated");
+    cr_assert_eq(text_time("2026-11-28 08:00:02.1234567891"), base + 123456, "ten digits: the general path");
+    cr_assert_eq(text_time("2026-11-28 08:00:60"), base + 58 * C2W_USEC, "a leap second");
+    cr_assert_eq(text_time("2024-02-29 12:00:00.000"), 1709208000LL * C2W_USEC);
+    cr_assert_eq(text_time("2026-11-28 09:00:02.943+01:00"), base + 943000, "an offset: the general path");
+    const char *bad[] = { "2023-02-29 00:00:00.000", "2026-11-31 00:00:00", "2026-00-10 00:00:00", "2026-11-28 24:00:00",
+                          "2026-11-28 08:60:00", "2026-11-28 08:00:61", "2026-11-28 08:00:02.", "2026-11-28 0a:00:02",
+                          "2026-11-28 08:00:02.9x", "2026-11-28  8:00:02", "2026-11-28 08:00:02 ", "+026-11-28 08:00:02",
+                          "2026-11-28_08:00:02" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c2w_time_t t;
+        cr_assert_not(c2w_time_parse_text(bad[i], strlen(bad[i]), &t), "accepted '%s'", bad[i]);
+    }
+}
+
 Test(record, time_epoch_exact)
 {
     c2w_time_t t;
@@ -80,6 +105,20 @@ Test(record, ip_canonical_forms)
     cr_assert(c2w_ip_parse("::ffff:192.168.1.4", 18, &a));
     cr_assert_eq(a.family, 4, "IPv4-mapped is stored as IPv4");
     cr_assert_str_eq(c2w_ip_format(&a, buf), "192.168.1.4");
+    cr_assert(c2w_ip_parse("::FFFF:10.0.0.255", 17, &b));
+    cr_assert_eq(b.family, 4);
+    cr_assert_str_eq(c2w_ip_format(&b, buf), "10.0.0.255");
+    cr_assert(c2w_ip_parse("0:0:0:0:0:ffff:192.168.1.4", 26, &b), "the long spelling of a mapped address");
+    cr_assert(c2w_ip_equal(&a, &b));
+    cr_assert_not(c2w_ip_parse("::ffff:01.2.3.4", 15, &a), "a leading zero in the dotted part");
+    cr_assert_not(c2w_ip_parse("::ffff:1.2.3.256", 16, &a));
+    cr_assert_not(c2w_ip_parse("::ffff:1.2.3.4.", 15, &a));
+    cr_assert_not(c2w_ip_parse("01.2.3.4", 8, &a), "a leading zero");
+    cr_assert_not(c2w_ip_parse("1.2.3.4 ", 8, &a));
+    cr_assert_not(c2w_ip_parse("1.2.3.1234", 10, &a));
+    cr_assert(c2w_ip_parse("0.0.0.0", 7, &a));
+    cr_assert(c2w_ip_parse("255.255.255.255", 15, &a));
+    cr_assert_str_eq(c2w_ip_format(&a, buf), "255.255.255.255");
     cr_assert_not(c2w_ip_parse("256.1.1.1", 9, &a));
     cr_assert_not(c2w_ip_parse("1.2.3", 5, &a));
     cr_assert_not(c2w_ip_parse("", 0, &a));
