@@ -1571,6 +1571,12 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
             *dst = NULL;
             continue;
         }
+        if (lean && d->takes[k].len < sizeof(out->u.net.host_short)) { /* dst == keep: no allocation */
+            memcpy(out->u.net.host_short, *dst, d->takes[k].len);
+            out->u.net.host_short[d->takes[k].len] = '\0';
+            *dst = NULL;
+            continue;
+        }
         char *copy = c2w_strndup(*dst, d->takes[k].len);
         if (!copy) {
             for (unsigned r = k; r < d->n_takes; r++)

@@ -155,7 +155,7 @@ static const char *record_host(const c2w_record_t *rec, c2w_time_t *t)
     switch (rec->kind) {
     case C2W_REC_NETCONN:
         *t = rec->u.net.utc;
-        return rec->u.net.host;
+        return c2w_netconn_host(&rec->u.net);
     case C2W_REC_PROC:
     case C2W_REC_PROCEND:
         *t = rec->u.proc.utc;

@@ -31,7 +31,7 @@ static inline void summary(const c2w_record_t *rec, char *buf, size_t n)
     }
     case C2W_REC_NETCONN: {
         const c2w_netconn_t *c = &rec->u.net;
-        snprintf(buf, n, "net %" PRId64 " %s %s %s %s %" PRIu64 " p%u i%d %s:%u %s:%u %s", c->utc, s_or(c->host),
+        snprintf(buf, n, "net %" PRId64 " %s %s %s %s %" PRIu64 " p%u i%d %s:%u %s:%u %s", c->utc, s_or(c2w_netconn_host(c)),
                  s_or(c->guid), s_or(c->image), s_or(c->user), c->pid, c->proto, c->initiated,
                  c2w_ip_format(&c->src_ip, a), c->src_port, c2w_ip_format(&c->dst_ip, b), c->dst_port,
                  s_or(c->dst_hostname));

@@ -325,7 +325,7 @@ Test(fastpath, sysmon_adversarial, .init = init_ports)
         if (o.st == C2W_DEC_OK) {
             cr_expect_eq((int)o.rec.kind, cases[k].kind_or_reason, "%s", cases[k].what);
             cr_expect_eq(o.rec.u.net.guid == NULL, cases[k].lean, "%s: lean", cases[k].what);
-            cr_expect_not_null(o.rec.u.net.host, "%s: the host is always kept", cases[k].what);
+            cr_expect_not_null(c2w_netconn_host(&o.rec.u.net), "%s: the host is always kept", cases[k].what);
         } else {
             cr_expect_eq(o.reason, cases[k].kind_or_reason, "%s: reason %d (%s)", cases[k].what, o.reason, o.detail);
         }

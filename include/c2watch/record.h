@@ -78,7 +78,17 @@ typedef struct c2w_netconn {
     uint16_t src_port, dst_port;
     char *dst_hostname; /* DestinationHostname, NULL when "-" or absent */
     c2w_srcref_t src; /* where it was read; zero = not tracked */
+    /* A lean event's host (the decoder's port filter: no string is kept
+     * but the host) when it is short: then host is NULL. Read the host
+     * with c2w_netconn_host. */
+    char host_short[48];
 } c2w_netconn_t;
+
+/* The event's host: host, or the lean event's host_short; NULL when none. */
+static inline const char *c2w_netconn_host(const c2w_netconn_t *n)
+{
+    return n->host ? n->host : n->host_short[0] ? n->host_short : NULL;
+}
 
 /* Sysmon event 1 (process create) and 5 (process terminated). */
 typedef struct c2w_procinfo {

@@ -100,7 +100,7 @@ static void touch_record(const c2w_record_t *r)
         touch_ip(&n->src_ip);
         touch_ip(&n->dst_ip);
         CHECK(n->proto == C2W_PROTO_TCP || n->proto == C2W_PROTO_UDP);
-        touch_str(n->host);
+        touch_str(c2w_netconn_host(n));
         touch_str(n->guid);
         touch_str(n->image);
         touch_str(n->user);
