@@ -153,6 +153,8 @@ typedef struct svc {
     const c2w_config_t *cfg;
     rd_kafka_t *rkc, *rkp;
     rd_kafka_queue_t *q;
+    rd_kafka_queue_t *commit_q; /* results of the asynchronous commits */
+    int commits_pending; /* asynchronous commits without a result yet */
     c2w_ruleset_t *rules;
     c2w_pipeline_t *pipe;
     c2w_offsets_t *offs;
@@ -528,6 +530,18 @@ static bool snapshot_delivered(const svc *s, const snapshot *sn)
     return true;
 }
 
+/* The result of an asynchronous commit (served from commit_q). */
+static void commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    svc *s = opaque;
+    if (s->commits_pending > 0)
+        s->commits_pending--;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        fprintf(stderr, "c2watch: commit failed: %s\n", rd_kafka_err2str(err));
+}
+
 static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n_tps);
@@ -546,8 +560,13 @@ static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
         }
     }
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (l->cnt)
-        err = rd_kafka_commit(s->rkc, l, sync ? 0 : 1);
+    if (l->cnt && sync) {
+        err = rd_kafka_commit(s->rkc, l, 0);
+    } else if (l->cnt) {
+        err = rd_kafka_commit_queue(s->rkc, l, s->commit_q, commit_done, s);
+        if (!err)
+            s->commits_pending++;
+    }
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
         fprintf(stderr, "c2watch: commit failed: %s (retried at the next interval)\n", rd_kafka_err2str(err));
@@ -579,6 +598,15 @@ static void drain_and_commit(svc *s, int timeout_ms)
     int64_t end = mono_ms() + timeout_ms;
     take_snapshot(s);
     rd_kafka_flush(s->rkp, timeout_ms);
+    /* librdkafka retries a failed commit by itself (a retriable error:
+     * after retry.backoff.ms; no coordinator: once one is found again),
+     * and nothing orders a retried commit after a later one: an older
+     * asynchronous commit could land after the final one and put back
+     * older state (librdkafka 2.0.2, rdkafka_request.c
+     * rd_kafka_handle_OffsetCommit, rdkafka_cgrp.c
+     * rd_kafka_cgrp_defer_offset_commit). So they finish first. */
+    while (s->commits_pending > 0 && mono_ms() < end)
+        rd_kafka_queue_poll_callback(s->commit_q, 100);
     /* The last commit carries the final state (positions, idle sources,
      * settled flows): a retriable failure (request errors, a coordinator
      * moving) is tried again, with the same state, within the timeout. */
@@ -1182,6 +1210,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
         goto out;
     rd_kafka_poll_set_consumer(s.rkc);
     s.q = rd_kafka_queue_get_consumer(s.rkc);
+    s.commit_q = rd_kafka_queue_new(s.rkc);
     const char *topics[C2W_SRC_COUNT];
     size_t n_topics = 0;
     const char *names[] = { s.cfg->topic_zeek, s.cfg->topic_sysmon, s.cfg->topic_eve };
@@ -1227,6 +1256,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
          * another partition: soon */
         wait_ms = merge(&s, batch) ? 0 : s.queued ? 10 : 100;
         rd_kafka_poll(s.rkp, 0);
+        rd_kafka_queue_poll_callback(s.commit_q, 0);
         if (s.pipe)
             check_idle(&s);
         int64_t now = mono_ms();
@@ -1269,6 +1299,8 @@ out:
         rd_kafka_queue_destroy(s.q);
     if (s.rkc) {
         rd_kafka_consumer_close(s.rkc);
+        if (s.commit_q)
+            rd_kafka_queue_destroy(s.commit_q);
         rd_kafka_destroy(s.rkc);
     }
     state_free(&s);
