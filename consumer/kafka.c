@@ -530,16 +530,15 @@ static bool snapshot_delivered(const svc *s, const snapshot *sn)
     return true;
 }
 
+static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque);
+
 /* The result of an asynchronous commit (served from commit_q). */
 static void commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *offsets, void *opaque)
 {
-    (void)rk;
-    (void)offsets;
     svc *s = opaque;
     if (s->commits_pending > 0)
         s->commits_pending--;
-    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-        fprintf(stderr, "c2watch: commit failed: %s\n", rd_kafka_err2str(err));
+    commit_cb(rk, err, offsets, opaque);
 }
 
 static int commit_snapshot(svc *s, const snapshot *sn, bool sync)
@@ -798,13 +797,12 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
-    int64_t now = s->now_ms;
-    enqueue(s, t, rkm, now);
+    enqueue(s, t, rkm, s->now_ms);
     if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
     t->eof_at = -1;
     t->primed = true;
-    s->last_record_ms[t->kind] = now;
+    s->last_record_ms[t->kind] = s->now_ms;
 }
 
 /* Feeds the head of partition idx's queue to the pipeline. */

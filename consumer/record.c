@@ -256,15 +256,13 @@ static bool take_digits(const char *s, size_t len, size_t *i, size_t n, int *val
 
 static const unsigned char days_in_month[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
-/* The common spelling, "YYYY-MM-DD HH:MM:SS[.f{1,9}]" (or 'T'/'t' for the
- * space), in one pass over fixed positions; 0 when s is not spelled so (the
- * general parser below then decides), else 1 (parsed) or -1 (refused, as
- * the general parser would). */
-static int time_text_fixed(const char *s, size_t len, c2w_time_t *out)
+/* "YYYY-MM-DD?HH:MM:SS", '?' one of 'T', 't', ' ': the 19 bytes every
+ * accepted spelling starts with, read at their fixed positions. */
+static bool time_text_prefix(const char *s, size_t len, int *y, int *mo, int *d, int *h, int *mi, int *sec)
 {
-    if (len < 19 || len == 20 || len > 29 || s[4] != '-' || s[7] != '-' ||
-        (s[10] != ' ' && s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
-        return 0;
+    if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+        s[16] != ':')
+        return false;
     static const unsigned char pos[14] = { 0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18 };
     int v[14];
     unsigned bad = 0;
@@ -273,50 +271,21 @@ static int time_text_fixed(const char *s, size_t len, c2w_time_t *out)
         bad |= (unsigned)v[k] > 9u; /* not a digit (below '0' wraps round) */
     }
     if (bad)
-        return 0;
-    int64_t usec = 0;
-    if (len > 19) {
-        if (s[19] != '.' && s[19] != ',')
-            return 0;
-        for (size_t k = 20; k < len; k++) {
-            if (!dec_digit(s[k]))
-                return 0;
-            if (k < 26)
-                usec = usec * 10 + (s[k] - '0');
-        }
-        for (size_t k = len; k < 26; k++)
-            usec *= 10;
-    }
-    int y = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3], mo = v[4] * 10 + v[5], d = v[6] * 10 + v[7];
-    int h = v[8] * 10 + v[9], mi = v[10] * 10 + v[11], sec = v[12] * 10 + v[13];
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month[mo - 1] || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return -1;
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-    *out = (days * 86400 + h * 3600 + mi * 60 + sec) * C2W_USEC + usec;
-    return 1;
+        return false;
+    *y = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+    *mo = v[4] * 10 + v[5];
+    *d = v[6] * 10 + v[7];
+    *h = v[8] * 10 + v[9];
+    *mi = v[10] * 10 + v[11];
+    *sec = v[12] * 10 + v[13];
+    return true;
 }
 
 bool c2w_time_parse_text(const char *s, size_t len, c2w_time_t *out)
 {
-    int fixed = time_text_fixed(s, len, out);
-    if (fixed)
-        return fixed > 0;
-    size_t i = 0;
+    size_t i = 19;
     int y, mo, d, h, mi, sec;
-    if (!take_digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-')
-        return false;
-    if (!take_digits(s, len, &i, 2, &mo) || i >= len || s[i++] != '-')
-        return false;
-    if (!take_digits(s, len, &i, 2, &d) || i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' '))
-        return false;
-    i++;
-    if (!take_digits(s, len, &i, 2, &h) || i >= len || s[i++] != ':')
-        return false;
-    if (!take_digits(s, len, &i, 2, &mi) || i >= len || s[i++] != ':')
-        return false;
-    if (!take_digits(s, len, &i, 2, &sec))
+    if (!time_text_prefix(s, len, &y, &mo, &d, &h, &mi, &sec))
         return false;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month[mo - 1] || h > 23 || mi > 59 || sec > 60)
         return false;
@@ -327,7 +296,7 @@ bool c2w_time_parse_text(const char *s, size_t len, c2w_time_t *out)
     if (i < len && (s[i] == '.' || s[i] == ',')) {
         i++;
         size_t f = 0;
-        for (; i < len && isdigit((unsigned char)s[i]); i++, f++) {
+        for (; i < len && dec_digit(s[i]); i++, f++) {
             if (f < 6)
                 usec = usec * 10 + (s[i] - '0');
         }

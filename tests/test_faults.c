@@ -217,6 +217,16 @@ static int svc_join(svc_thread *t)
     return t->rc;
 }
 
+/* Reads the alerts topic into got until the service's first alert is there. */
+static void wait_first_alert(lab *l, alerts *got, const svc_thread *svc, const char *what)
+{
+    int64_t deadline = now_ms() + 30000;
+    while (read_alerts(l, got) == 0) {
+        cr_assert(now_ms() < deadline, "%s: no alert within 30 s (service: %s)", what, svc->err);
+        sleep_ms(100);
+    }
+}
+
 /* ---- producing the second half while the fault lasts ---- */
 
 typedef struct prod_thread {
@@ -261,11 +271,7 @@ static void run_story(const fault *f)
     svc_thread svc;
     svc_start(&svc, &l, !f->group, false);
     alerts got = { 0 };
-    int64_t deadline = now_ms() + 30000;
-    while (read_alerts(&l, &got) == 0) {
-        cr_assert(now_ms() < deadline, "%s: no alert within 30 s (service: %s)", f->name, svc.err);
-        sleep_ms(100);
-    }
+    wait_first_alert(&l, &got, &svc, f->name);
 
     /* the fault, while the second half arrives */
     int64_t t0 = now_ms();
@@ -282,7 +288,7 @@ static void run_story(const fault *f)
     /* recovery: every alert out, every offset committed */
     char why[256] = "";
     size_t d = 0;
-    deadline = now_ms() + 45000;
+    int64_t deadline = now_ms() + 45000;
     for (;;) {
         read_alerts(&l, &got);
         d = distinct(&got);
@@ -441,11 +447,7 @@ Test(faults, late_retried_commit_never_overwrites_the_final_one, .timeout = 120)
     svc_thread svc;
     svc_start(&svc, &l, true, false);
     alerts got = { 0 };
-    int64_t deadline = now_ms() + 30000;
-    while (read_alerts(&l, &got) == 0) {
-        cr_assert(now_ms() < deadline, "no alert within 30 s (service: %s)", svc.err);
-        sleep_ms(100);
-    }
+    wait_first_alert(&l, &got, &svc, "late retried commit");
     /* the next commit (one every 100 ms) carries the first half's
      * positions and is answered, after 8 s, with a retriable error */
     int64_t t_err = now_ms();
@@ -454,7 +456,7 @@ Test(faults, late_retried_commit_never_overwrites_the_final_one, .timeout = 120)
                  0);
     sleep_ms(300);
     cr_assert(produce_merged(&l, in.b_z, in.b_s, err, sizeof(err)) > 0, "%s", err);
-    deadline = now_ms() + 30000;
+    int64_t deadline = now_ms() + 30000;
     while (distinct(&got) < in.want.n || !committed_at_end(&l, why, sizeof(why))) {
         cr_assert(now_ms() < deadline, "second half not done within 30 s: %zu of %zu alerts, %s", distinct(&got),
                   in.want.n, why);

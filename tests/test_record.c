@@ -35,8 +35,8 @@ Test(record, time_text_rejects)
     }
 }
 
-/* Sysmon's spelling takes a fixed-position path in the parser; these are
- * its edges, each with the value (or the refusal) the spec's RFC 3339 /
+/* The parser reads the date and clock at fixed positions; these are the
+ * edges of Sysmon's spelling, each with the value (or the refusal) the spec's RFC 3339 /
  * Sysmon reading gives. */
 Test(record, time_text_sysmon_spelling)
 {
