@@ -1216,11 +1216,24 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
         if (names[i] && *names[i])
             topics[n_topics++] = names[i];
     if (o->assign) {
+        /* Topic handles first, so that the metadata below gives their
+         * partitions a leader before they are assigned. A partition
+         * assigned while it has none yet (librdkafka 2.0.2,
+         * rd_kafka_toppar_offset_request: still on the internal broker)
+         * looks its start offset up again only 500 ms later, and nothing
+         * is fetched until then (docs/performance.md, "Start-up"). */
+        rd_kafka_topic_t *rkts[C2W_SRC_COUNT] = { 0 };
+        for (size_t i = 0; i < n_topics; i++)
+            rkts[i] = rd_kafka_topic_new(s.rkc, topics[i], NULL);
         rd_kafka_topic_partition_list_t *l = all_partitions(&s, topics, n_topics, errbuf, errlen);
+        int r = l ? svc_assign(&s, l) : -1;
+        if (l)
+            rd_kafka_topic_partition_list_destroy(l);
+        for (size_t i = 0; i < n_topics; i++)
+            if (rkts[i])
+                rd_kafka_topic_destroy(rkts[i]);
         if (!l)
             goto out;
-        int r = svc_assign(&s, l);
-        rd_kafka_topic_partition_list_destroy(l);
         if (r)
             goto out_fatal;
     } else {

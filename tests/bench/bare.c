@@ -166,7 +166,13 @@ int main(int argc, char **argv)
         return count_topic(bootstrap, count);
 
     rd_kafka_t *rk = new_consumer(bootstrap);
-    /* Like c2watch: the cluster answers first, then the consumer queue. */
+    /* Like c2watch: the cluster answers first, then the consumer queue.
+     * Topic handles before the metadata, as c2watch does: their
+     * partitions then have a leader when assigned (else librdkafka 2.0.2
+     * waits 500 ms before it looks their start offsets up again). */
+    rd_kafka_topic_t *rkts[MAX_TOPICS];
+    for (int k = 0; k < n_topics; k++)
+        rkts[k] = rd_kafka_topic_new(rk, topics[k], NULL);
     int counts[MAX_TOPICS];
     partition_counts(rk, topics, n_topics, counts);
     rd_kafka_poll_set_consumer(rk);
@@ -186,6 +192,9 @@ int main(int argc, char **argv)
         die("calloc", "out of memory");
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    for (int k = 0; k < n_topics; k++)
+        if (rkts[k])
+            rd_kafka_topic_destroy(rkts[k]);
     if (e)
         die("assign", rd_kafka_err2str(e));
     rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
