@@ -1221,7 +1221,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
          * assigned while it has none yet (librdkafka 2.0.2,
          * rd_kafka_toppar_offset_request: still on the internal broker)
          * looks its start offset up again only 500 ms later, and nothing
-         * is fetched until then (docs/performance.md, "Start-up"). */
+         * is fetched until then (docs/performance.md, "Third round"). */
         rd_kafka_topic_t *rkts[C2W_SRC_COUNT] = { 0 };
         for (size_t i = 0; i < n_topics; i++)
             rkts[i] = rd_kafka_topic_new(s.rkc, topics[i], NULL);
