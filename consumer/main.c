@@ -305,26 +305,36 @@ static void on_flow_print(void *ctx, const c2w_attributed_t *a)
  * watermark, so the attribution does not depend on the interleaving.
  */
 
+#define C2W_REPLAY_BATCH 64
+
 typedef struct input {
     c2w_source_kind_t kind;
     const char *const *files;
     size_t n_files, next_file;
     c2w_lines_t *lines;
     uint64_t total, consumed; /* bytes of all this kind's files / of lines read */
-    c2w_record_t rec; /* lookahead */
-    bool has_rec, done;
+    /* Records are decoded a batch at a time, then pushed one by one: the
+     * decoder's tables stay in cache through a batch, and the join's and
+     * the rules' through the pushes (docs/performance.md, "Third round"). */
+    c2w_record_t rec[C2W_REPLAY_BATCH];
+    uint64_t pos[C2W_REPLAY_BATCH]; /* consumed after each record */
+    size_t head, n;
+    bool has_rec, done, ended; /* has_rec: n > 0; ended: no more lines */
 } input;
 
-/* Fills in->rec with the next usable record of the input. Rejected and
- * skipped lines are counted on the way. Returns -1 on an I/O error. */
+/* Refills in's batch once it is empty, with the next usable records of the
+ * input. Rejected and skipped lines are counted on the way. The source is
+ * done once its last record has been taken. Returns -1 on an I/O error. */
 static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
 {
     char err[256];
-    while (!in->has_rec && !in->done) {
+    if (in->n || in->done)
+        return 0;
+    in->head = 0;
+    while (in->n < C2W_REPLAY_BATCH && !in->ended) {
         if (!in->lines) {
             if (in->next_file == in->n_files) {
-                in->done = true;
-                c2w_pipeline_source_done(p, in->kind);
+                in->ended = true;
                 break;
             }
             in->lines = c2w_lines_open(in->files[in->next_file++], max_line, err, sizeof(err));
@@ -351,7 +361,13 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
             c2w_pipeline_reject(p, in->kind, C2W_REJ_TOO_BIG, line, 0, "too_big: line over max_record_bytes");
             continue;
         }
-        in->has_rec = c2w_pipeline_decode(p, in->kind, line, len, &in->rec);
+        if (c2w_pipeline_decode(p, in->kind, line, len, &in->rec[in->n]))
+            in->pos[in->n++] = in->consumed;
+    }
+    in->has_rec = in->n > 0;
+    if (!in->n && in->ended) {
+        in->done = true;
+        c2w_pipeline_source_done(p, in->kind);
     }
     return 0;
 }
@@ -407,10 +423,10 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
                 continue;
             double key;
             if (by_position) {
-                key = in[k].total ? (double)in[k].consumed / (double)in[k].total : 0;
+                key = in[k].total ? (double)in[k].pos[in[k].head] / (double)in[k].total : 0;
             } else {
                 c2w_time_t t;
-                c2w_pipeline_record_time(p, &in[k].rec, &t);
+                c2w_pipeline_record_time(p, &in[k].rec[in[k].head], &t);
                 key = (double)t;
             }
             if (best < 0 || key < bkey) {
@@ -420,13 +436,16 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
         }
         if (best < 0)
             break;
-        c2w_pipeline_push(p, in[best].kind, &in[best].rec);
-        in[best].has_rec = false;
+        input *b = &in[best];
+        c2w_pipeline_push(p, b->kind, &b->rec[b->head]);
+        b->head++;
+        b->n--;
+        b->has_rec = b->n > 0;
     }
 out:
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
-        if (in[k].has_rec)
-            c2w_record_clear(&in[k].rec);
+        for (size_t i = 0; i < in[k].n; i++)
+            c2w_record_clear(&in[k].rec[in[k].head + i]);
         c2w_lines_close(in[k].lines);
     }
     return rc;
