@@ -319,6 +319,8 @@ typedef struct input {
     c2w_record_t rec[C2W_REPLAY_BATCH];
     uint64_t pos[C2W_REPLAY_BATCH]; /* consumed after each record */
     size_t head, n;
+    size_t batch; /* C2W_REPLAY_BATCH; 1 for stdin or a pipe, whose next
+                   * line may be a while coming (each record goes on at once) */
     bool has_rec, done, ended; /* has_rec: n > 0; ended: no more lines */
 } input;
 
@@ -331,7 +333,7 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
     if (in->n || in->done)
         return 0;
     in->head = 0;
-    while (in->n < C2W_REPLAY_BATCH && !in->ended) {
+    while (in->n < in->batch && !in->ended) {
         if (!in->lines) {
             if (in->next_file == in->n_files) {
                 in->ended = true;
@@ -372,6 +374,13 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
     return 0;
 }
 
+/* Standard input, or anything that is not a regular file (a pipe). */
+static bool is_stream(const char *path)
+{
+    struct stat st;
+    return strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode);
+}
+
 /* Size of a plain regular file, or -1 (stdin, pipes, gzip). */
 static int64_t plain_size(const char *path)
 {
@@ -399,7 +408,10 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
         in[k].kind = (c2w_source_kind_t)k;
         in[k].files = c->files[k];
         in[k].n_files = c->n_files[k];
+        in[k].batch = C2W_REPLAY_BATCH;
         for (size_t i = 0; i < in[k].n_files; i++) {
+            if (is_stream(in[k].files[i]))
+                in[k].batch = 1;
             int64_t sz = plain_size(in[k].files[i]);
             if (sz < 0)
                 by_position = false;
