@@ -321,7 +321,7 @@ typedef struct input {
     size_t head, n;
     size_t batch; /* C2W_REPLAY_BATCH; 1 for stdin or a pipe, whose next
                    * line may be a while coming (each record goes on at once) */
-    bool has_rec, done, ended; /* has_rec: n > 0; ended: no more lines */
+    bool done, ended; /* ended: no more lines */
 } input;
 
 /* Refills in's batch once it is empty, with the next usable records of the
@@ -366,7 +366,6 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
         if (c2w_pipeline_decode(p, in->kind, line, len, &in->rec[in->n]))
             in->pos[in->n++] = in->consumed;
     }
-    in->has_rec = in->n > 0;
     if (!in->n && in->ended) {
         in->done = true;
         c2w_pipeline_source_done(p, in->kind);
@@ -374,18 +373,13 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
     return 0;
 }
 
-/* Standard input, or anything that is not a regular file (a pipe). */
-static bool is_stream(const char *path)
+/* Size of a plain regular file, or -1 (stdin, pipes, gzip); *stream is
+ * set for standard input or anything that is not a regular file (a pipe). */
+static int64_t plain_size(const char *path, bool *stream)
 {
     struct stat st;
-    return strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode);
-}
-
-/* Size of a plain regular file, or -1 (stdin, pipes, gzip). */
-static int64_t plain_size(const char *path)
-{
-    struct stat st;
-    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    *stream = strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode);
+    if (*stream)
         return -1;
     unsigned char magic[2] = { 0, 0 };
     FILE *f = fopen(path, "rb");
@@ -410,9 +404,10 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
         in[k].n_files = c->n_files[k];
         in[k].batch = C2W_REPLAY_BATCH;
         for (size_t i = 0; i < in[k].n_files; i++) {
-            if (is_stream(in[k].files[i]))
+            bool stream;
+            int64_t sz = plain_size(in[k].files[i], &stream);
+            if (stream)
                 in[k].batch = 1;
-            int64_t sz = plain_size(in[k].files[i]);
             if (sz < 0)
                 by_position = false;
             else
@@ -431,7 +426,7 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
                 rc = -1;
                 goto out;
             }
-            if (!in[k].has_rec)
+            if (!in[k].n)
                 continue;
             double key;
             if (by_position) {
@@ -452,7 +447,6 @@ static int run_inputs(c2w_pipeline_t *p, const cli *c, size_t max_line)
         c2w_pipeline_push(p, b->kind, &b->rec[b->head]);
         b->head++;
         b->n--;
-        b->has_rec = b->n > 0;
     }
 out:
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
@@ -469,16 +463,15 @@ out:
  * once. The sanitizer build frees everything, so that its leak check keeps
  * its meaning; otherwise the pipeline stays reachable from here to the
  * exit (valgrind: "still reachable", not "lost"). */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define C2W_FREE_AT_EXIT 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(C2W_FREE_AT_EXIT)
-#define C2W_FREE_AT_EXIT 1
-#endif
-#ifndef C2W_FREE_AT_EXIT
 #define C2W_FREE_AT_EXIT 0
+#if defined(__SANITIZE_ADDRESS__) /* gcc; clang: __has_feature below */
+#undef C2W_FREE_AT_EXIT
+#define C2W_FREE_AT_EXIT 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#undef C2W_FREE_AT_EXIT
+#define C2W_FREE_AT_EXIT 1
+#endif
 #endif
 static c2w_pipeline_t *exit_keep;
 
