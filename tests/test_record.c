@@ -36,8 +36,8 @@ Test(record, time_text_rejects)
 }
 
 /* The parser reads the date and clock at fixed positions; these are the
- * edges of Sysmon's spelling, each with the value (or the refusal) the spec's RFC 3339 /
- * Sysmon reading gives. */
+ * edges of Sysmon's spelling, each with the value (or the refusal) the
+ * spec's RFC 3339 / Sysmon reading gives. */
 Test(record, time_text_sysmon_spelling)
 {
     c2w_time_t base = 1795852802LL * C2W_USEC; /* 2026-11-28 08:00:02 UTC */
