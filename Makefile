@@ -1,12 +1,13 @@
 # c2watch — build, test, sanitizers, demo.
-# Flavours live in their own build directories: build/ (release+debug info)
-# and build/asan/ (AddressSanitizer + UndefinedBehaviorSanitizer).
+# Flavours live in their own build directories: build/ (release+debug info,
+# profile-guided: see "Profile-guided build" below) and build/asan/
+# (AddressSanitizer + UndefinedBehaviorSanitizer).
 
 CC       ?= cc
 PKGS     := rdkafka yajl yaml-0.1 zlib
 CSTD     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CFLAGS   ?= -O2 -g
+CFLAGS   ?= -O3 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) $(XCFLAGS) -Iinclude -MMD -MP
 LIBS     := -lrdkafka -lyajl -lyaml -lz -lm -lpthread
 TESTLIBS := -lcriterion
@@ -22,15 +23,49 @@ DEPS     := $(OBJ:.o=.d) $(TESTBIN:=.d)
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# ---- Profile-guided build (docs/performance.md, "Fifth round") ----
+# With PGO=1 (the default) the library and binary are compiled twice: first
+# with -fprofile-generate into $(BUILD)/pgo-gen/, whose c2watch replays a
+# training workload (deploy/pgo-train.sh: generated data and the fixtures),
+# then with -fprofile-use, from the profiles it wrote. Any change to the
+# sources retrains. PGO=0 gives one plain build; the sanitizer and fuzz
+# builds are always plain.
+PGO ?= 1
+ifeq ($(PGO),1)
+PGO_GEN   := $(BUILD)/pgo-gen
+PGO_PROF  := $(BUILD)/pgo-prof/
+PGO_STAMP := $(BUILD)/pgo.stamp
+PGO_OBJ   := $(SRC:consumer/%.c=$(PGO_GEN)/obj/%.o)
+# Both compiles of a file name its profile alike, PGO_PROF/<file>.c.gcda
+# (-dumpdir, -dumpbase): gcc 12 also keys a static function's profile by
+# that name, which would otherwise follow the object's path.
+PGO_NAME   = -dumpdir $(PGO_PROF) -dumpbase $(notdir $<)
+PGO_USE    = -fprofile-use -fprofile-partial-training -Wno-missing-profile -Wno-error=coverage-mismatch $(PGO_NAME)
+DEPS      += $(PGO_OBJ:.o=.d)
+endif
+
 .PHONY: all deps test unit scenarios asan demo bench clean check-compose
 all: $(BUILD)/c2watch
 
 deps:
 	@sh deploy/install-deps.sh
 
-$(BUILD)/obj/%.o: consumer/%.c
+$(BUILD)/obj/%.o: consumer/%.c $(PGO_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PGO_USE) -c $< -o $@
+
+ifeq ($(PGO),1)
+$(PGO_GEN)/obj/%.o: consumer/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fprofile-generate -fprofile-update=single $(PGO_NAME) -c $< -o $@
+
+$(PGO_GEN)/c2watch: $(PGO_OBJ)
+	$(CC) $(ALL_CFLAGS) -fprofile-generate -o $@ $^ $(LIBS)
+
+$(PGO_STAMP): $(PGO_GEN)/c2watch deploy/pgo-train.sh tests/bench/gen.c
+	CC="$(CC)" sh deploy/pgo-train.sh $(PGO_GEN) $(PGO_PROF)
+	@touch $@
+endif
 
 $(BUILD)/libc2watch.a: $(LIBOBJ)
 	@rm -f $@
@@ -60,7 +95,7 @@ test: deps
 # Sanitizer run: every suite and every scenario under ASan+UBSan; any
 # sanitizer report (leaks included) fails the run.
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" build/asan/c2watch $(TESTSRC:tests/%.c=build/asan/tests/%) $(FUZZ_TARGETS:%=build/asan/replay/%)
+	@$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(ASAN_FLAGS)" PGO=0 build/asan/c2watch $(TESTSRC:tests/%.c=build/asan/tests/%) $(FUZZ_TARGETS:%=build/asan/replay/%)
 	@sh tests/run-asan.sh build/asan
 
 # The whole pipeline over the Kafka protocol, on an embedded cluster.
@@ -110,7 +145,7 @@ fuzz-replay: $(REPLAYBIN)
 	    $(BUILD)/replay/$$t $$dirs; done
 
 fuzz-build:
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_DIR)/libc2watch.a
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" PGO=0 $(FUZZ_DIR)/libc2watch.a
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 $(FUZZ_BINS): $(FUZZ_DIR)/%: $(FUZZ_DEPS) $(FUZZ_DIR)/libc2watch.a

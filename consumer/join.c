@@ -99,7 +99,7 @@ static kent *kmap_insert(kmap *m, const void *key, size_t klen, uint64_t h)
     e->klen = (uint32_t)klen;
     e->hash = h;
     e->host = UINT32_MAX;
-    if (m->n >= m->nb)
+    if (m->n * 2 >= m->nb) /* at most half full: short chains */
         kmap_grow(m);
     size_t k = h & (m->nb - 1);
     e->bnext = m->b[k];
