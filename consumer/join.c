@@ -431,6 +431,19 @@ bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c
     return true;
 }
 
+void c2w_join_host_prefetch(const c2w_join_t *j, const char *name)
+{
+#if defined(__GNUC__)
+    if (j->htab_cap) {
+        size_t len = strlen(name);
+        __builtin_prefetch(&j->htab[key_hash(name, len) & (j->htab_cap - 1)]);
+    }
+#else
+    (void)j;
+    (void)name;
+#endif
+}
+
 bool c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     size_t len = strlen(name);

@@ -363,8 +363,11 @@ static int input_fill(c2w_pipeline_t *p, input *in, size_t max_line)
             c2w_pipeline_reject(p, in->kind, C2W_REJ_TOO_BIG, line, 0, "too_big: line over max_record_bytes");
             continue;
         }
-        if (c2w_pipeline_decode(p, in->kind, line, len, &in->rec[in->n]))
+        if (c2w_pipeline_decode(p, in->kind, line, len, &in->rec[in->n])) {
+            if (in->batch > 1)
+                c2w_pipeline_prefetch(p, &in->rec[in->n]);
             in->pos[in->n++] = in->consumed;
+        }
     }
     if (!in->n && in->ended) {
         in->done = true;

@@ -180,6 +180,14 @@ bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, 
     return c2w_join_sensor_time(p->join, host, ht, t);
 }
 
+void c2w_pipeline_prefetch(const c2w_pipeline_t *p, const c2w_record_t *rec)
+{
+    c2w_time_t t;
+    const char *host = record_host(rec, &t);
+    if (host)
+        c2w_join_host_prefetch(p->join, host);
+}
+
 static bool port_wanted(const c2w_pipeline_t *p, uint16_t port)
 {
     return p->all_ports || (p->ports[port >> 3] & (1u << (port & 7)));

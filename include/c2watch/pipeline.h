@@ -62,6 +62,9 @@ bool c2w_pipeline_decode(c2w_pipeline_t *p, c2w_source_kind_t src, const char *b
  * current clock offset). Returns false for a Sysmon record of a host whose
  * offset is not known yet (*t is then its host time). */
 bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t);
+/* A hint before a decoded record is pushed, a batch later: brings what its
+ * push will look up first (its host's slot) into cache. */
+void c2w_pipeline_prefetch(const c2w_pipeline_t *p, const c2w_record_t *rec);
 /* Routes a decoded record through join and engine; takes ownership. */
 void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec);
 /* Counts a record rejected before decoding (a line over the size limit
