@@ -24,13 +24,17 @@ DEPS     := $(OBJ:.o=.d) $(TESTBIN:=.d)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # ---- Profile-guided build (docs/performance.md, "Fifth round") ----
-# With PGO=1 (the default) the library and binary are compiled twice: first
-# with -fprofile-generate into $(BUILD)/pgo-gen/, whose c2watch replays a
-# training workload (deploy/pgo-train.sh: generated data and the fixtures),
-# then with -fprofile-use, from the profiles it wrote. Any change to the
-# sources retrains. PGO=0 gives one plain build; the sanitizer and fuzz
-# builds are always plain.
-PGO ?= 1
+# With PGO=1 (the default with gcc) the library and binary are compiled
+# twice: first with -fprofile-generate into $(BUILD)/pgo-gen/, whose c2watch
+# replays a training workload (deploy/pgo-train.sh: generated data and the
+# fixtures), then with -fprofile-use, from the profiles it wrote. Any change
+# to the sources retrains. PGO=0 gives one plain build; the sanitizer and
+# fuzz builds are always plain. The flags are gcc's (11 or later, for
+# -dumpdir and -dumpbase as below): with another compiler (CC=clang) the
+# default is 0.
+ifndef PGO
+PGO := $(if $(filter 1,$(shell $(CC) -v 2>&1 | grep -c '^gcc version')),1,0)
+endif
 ifeq ($(PGO),1)
 PGO_GEN   := $(BUILD)/pgo-gen
 PGO_PROF  := $(BUILD)/pgo-prof/
