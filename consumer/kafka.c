@@ -169,6 +169,7 @@ typedef struct svc {
     size_t n_heap;
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
+    size_t n_ended; /* partitions whose latest event is their end (eof_at >= 0) */
     size_t throttle_high; /* records queued that pause a partition (set at assignment) */
     int64_t now_ms; /* mono_ms() read once per batch of messages or of records fed */
     bool mute_decode; /* the record being decoded was processed before the restart */
@@ -365,6 +366,7 @@ static void state_free(svc *s)
     s->heap = NULL;
     s->n_heap = 0;
     s->n_throttled = 0;
+    s->n_ended = 0;
     s->last_tp = 0;
     s->queued = 0;
     s->tps = NULL;
@@ -784,6 +786,8 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     if (!t || !s->pipe)
         return;
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (t->eof_at < 0)
+            s->n_ended++;
         t->eof_at = rkm->offset;
         t->eof_ms = mono_ms();
         t->primed = true;
@@ -800,6 +804,8 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     enqueue(s, t, rkm, s->now_ms);
     if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
+    if (t->eof_at >= 0)
+        s->n_ended--;
     t->eof_at = -1;
     t->primed = true;
     s->last_record_ms[t->kind] = s->now_ms;
@@ -895,7 +901,11 @@ static void merge_note_empty(const tpart *t, int64_t *until, int64_t *eof_min)
 
 /* Feeds queued records oldest first, across partitions; while replaying,
  * only the replaying partitions. The oldest head waits while a partition
- * with nothing queued may still deliver an older record (C2W_MERGE_WAIT_MS).
+ * with nothing queued may still deliver an older record (C2W_MERGE_WAIT_MS),
+ * except with exit_at_end once every partition has reported its end: the
+ * input is then complete (all of it is queued), and waiting for records
+ * produced after the ends would only delay the exit (0.1-0.3 s at the end
+ * of the bench's run, docs/performance.md "Sixth round").
  * At most max records per call, so that the loop keeps taking snapshots
  * and serving delivery reports; returns true when it stopped there. */
 static bool merge(svc *s, size_t max)
@@ -905,6 +915,7 @@ rebuild:
     if (!s->pipe || s->fatal)
         return false;
     size_t replaying = s->n_replaying;
+    bool complete = s->o->exit_at_end && !replaying && s->n_ended == s->n_tps;
     int64_t until = INT64_MIN, eof_min = INT64_MAX;
     s->n_heap = 0;
     for (size_t i = 0; i < s->n_tps; i++) {
@@ -941,7 +952,7 @@ rebuild:
         }
         if (fed % 256 == 0)
             s->now_ms = mono_ms(); /* once per 256 records: they take well under a millisecond */
-        if (s->queued < C2W_MERGE_MAX_QUEUED) {
+        if (s->queued < C2W_MERGE_MAX_QUEUED && !complete) {
             int64_t now = s->now_ms;
             if (now < until || (eof_min < h->arrived && now - h->arrived < C2W_MERGE_WAIT_MS))
                 return false; /* a partition with nothing queued may deliver an older record */
@@ -1313,6 +1324,10 @@ out:
         if (s.commit_q)
             rd_kafka_queue_destroy(s.commit_q);
         rd_kafka_destroy(s.rkc);
+    }
+    if (o->keep_pipeline && s.pipe) {
+        *o->keep_pipeline = s.pipe;
+        s.pipe = NULL;
     }
     state_free(&s);
     if (s.rkp) {

@@ -460,10 +460,10 @@ out:
     return rc;
 }
 
-/* The pipeline of a replay that is over. Its tables can hold millions of
- * entries, and freeing them one by one takes ~0.1 s on the bench's 774 MB
- * (docs/performance.md, "Third round"), which the process's exit does at
- * once. The sanitizer build frees everything, so that its leak check keeps
+/* The pipeline of a replay (or a `run`) that is over. Its tables can hold
+ * millions of entries, and freeing them one by one takes ~0.1 s on the
+ * bench's 774 MB (docs/performance.md, "Third round"; ~0.17 s after a
+ * `run`, "Sixth round"), which the process's exit does at once. The sanitizer build frees everything, so that its leak check keeps
  * its meaning; otherwise the pipeline stays reachable from here to the
  * exit (valgrind: "still reachable", not "lost"). */
 #define C2W_FREE_AT_EXIT 0
@@ -687,7 +687,9 @@ static int cmd_run(int argc, char **argv)
                               .exit_at_end = ra.exit_at_end,
                               .assign = ra.assign,
                               .stats_json = ra.stats_json,
-                              .stop = &stop_flag };
+                              .stop = &stop_flag,
+                              /* the process exits next (finished_pipeline) */
+                              .keep_pipeline = C2W_FREE_AT_EXIT ? NULL : &exit_keep };
     if (c2w_service_run(&so, err, sizeof(err)) != 0) {
         fprintf(stderr, "c2watch: %s\n", err);
         rc = strstr(err, ":") && (strncmp(err, "kafka property", 14) == 0) ? EXIT_USAGE : EXIT_RUNTIME;
