@@ -422,7 +422,12 @@ static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
 
 bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
-    uint32_t idx = host_index(j, name);
+    return c2w_join_host_note_id(j, C2W_HOST_NONE, name, host_time, out);
+}
+
+bool c2w_join_host_note_id(c2w_join_t *j, uint32_t id, const char *name, c2w_time_t host_time, c2w_time_t *out)
+{
+    uint32_t idx = id < j->n_hosts ? id : host_index(j, name);
     host_saw(j, idx, host_time);
     *out = host_time;
     if (idx >= j->n_hosts || j->hosts[idx].n == 0)
@@ -446,8 +451,16 @@ void c2w_join_host_prefetch(const c2w_join_t *j, const char *name)
 
 bool c2w_join_sensor_time(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
+    uint32_t id;
+    return c2w_join_sensor_time_id(j, name, host_time, out, &id);
+}
+
+bool c2w_join_sensor_time_id(const c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out,
+                             uint32_t *id)
+{
     size_t len = strlen(name);
     uint32_t idx = host_find(j, name, len, key_hash(name, len));
+    *id = idx;
     *out = host_time;
     if (idx >= j->n_hosts || j->hosts[idx].n == 0)
         return false;

@@ -123,6 +123,7 @@ typedef struct qitem {
     int64_t arrived; /* mono ms */
     c2w_time_t t; /* event time, sensor clock; INT64_MIN: first (rejected, or host clock unknown) */
     bool has_rec, timed; /* timed: t is known (else looked up again at the head) */
+    uint32_t host_id; /* the record's host in the join's host table, or C2W_HOST_NONE (not known yet) */
     c2w_record_t rec;
 } qitem;
 
@@ -767,7 +768,8 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
     const char *buf = rkm->payload ? rkm->payload : "";
     it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, &it->rec);
     s->mute_decode = false;
-    it->timed = !it->has_rec || c2w_pipeline_record_time(s->pipe, &it->rec, &it->t);
+    it->host_id = C2W_HOST_NONE;
+    it->timed = !it->has_rec || c2w_pipeline_record_time_id(s->pipe, &it->rec, &it->t, &it->host_id);
     if (!it->timed)
         it->t = INT64_MIN; /* a host not calibrated (yet): its events wait in the join */
     t->q_n++;
@@ -834,7 +836,7 @@ static void feed_one(svc *s, size_t idx)
         else if (it->rec.kind == C2W_REC_NETCONN)
             it->rec.u.net.src = ref;
         it->has_rec = false;
-        c2w_pipeline_push(s->pipe, t->kind, &it->rec);
+        c2w_pipeline_push_id(s->pipe, t->kind, &it->rec, it->host_id);
     }
     if (t->q_n == 0) {
         t->empty_since = s->now_ms;
@@ -856,7 +858,7 @@ static void feed_one(svc *s, size_t idx)
 static c2w_time_t head_key(svc *s, tpart *t)
 {
     qitem *h = &t->q[t->q_head];
-    if (!h->timed && h->has_rec && c2w_pipeline_record_time(s->pipe, &h->rec, &h->t))
+    if (!h->timed && h->has_rec && c2w_pipeline_record_time_id(s->pipe, &h->rec, &h->t, &h->host_id))
         h->timed = true;
     return h->t;
 }

@@ -171,13 +171,20 @@ static const char *record_host(const c2w_record_t *rec, c2w_time_t *t)
 
 bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t)
 {
+    uint32_t id;
+    return c2w_pipeline_record_time_id(p, rec, t, &id);
+}
+
+bool c2w_pipeline_record_time_id(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t, uint32_t *host_id)
+{
     c2w_time_t ht;
     const char *host = record_host(rec, &ht);
+    *host_id = C2W_HOST_NONE;
     if (!host) {
         *t = ht;
         return true;
     }
-    return c2w_join_sensor_time(p->join, host, ht, t);
+    return c2w_join_sensor_time_id(p->join, host, ht, t, host_id);
 }
 
 void c2w_pipeline_prefetch(const c2w_pipeline_t *p, const c2w_record_t *rec)
@@ -195,6 +202,11 @@ static bool port_wanted(const c2w_pipeline_t *p, uint16_t port)
 
 void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec)
 {
+    c2w_pipeline_push_id(p, src, rec, C2W_HOST_NONE);
+}
+
+void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec, uint32_t host_id)
+{
     src_state *s = &p->src[src];
     c2w_time_t host_t, t;
     const char *host = record_host(rec, &host_t);
@@ -202,7 +214,7 @@ void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *r
      * its times may be hours off the sensor's. */
     bool known = true;
     if (host)
-        known = c2w_join_host_note(p->join, host, host_t, &t);
+        known = c2w_join_host_note_id(p->join, host_id, host, host_t, &t);
     else
         t = host_t;
     if (known && (!s->has_clock || t > s->st.clock)) {

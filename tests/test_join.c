@@ -182,6 +182,51 @@ Test(join, host_clock_offset_learnt)
     c2w_join_free(j);
 }
 
+/* The host id of c2w_join_sensor_time_id stands for the host's name in
+ * c2w_join_host_note_id: the same times, the same table (no new host). */
+Test(join, host_id_stands_for_the_name)
+{
+    c2w_join_t *j = mk(NULL);
+    for (int i = 0; i < 5; i++) {
+        char uid[16];
+        snprintf(uid, sizeof(uid), "CI%d", i);
+        add_ev(j, T0 + S(60 * i) + S(30), "ACCT02", "{P}", "p.exe", true, "192.168.1.44", (uint16_t)(50020 + i),
+               "10.0.5.14", 4433);
+        add_flow(j, T0 + S(60 * i), uid, "192.168.1.44", (uint16_t)(50020 + i), "10.0.5.14", 4433);
+    }
+    add_ev(j, T0 + S(600), "OTHER", "{Q}", "q.exe", true, "192.168.1.45", 50030, "10.0.5.15", 4433);
+    c2w_join_flush(j);
+    c2w_time_t st, by_name, by_id;
+    uint32_t id, other, none;
+    cr_assert(c2w_join_sensor_time_id(j, "ACCT02", T0, &st, &id));
+    cr_assert_eq(st, T0 - S(30));
+    /* known, but no clock sample yet: an id, and no sensor time */
+    cr_assert_not(c2w_join_sensor_time_id(j, "OTHER", T0, &st, &other));
+    cr_assert_neq(other, C2W_HOST_NONE);
+    cr_assert_neq(other, id);
+    cr_assert_not(c2w_join_sensor_time_id(j, "UNKNOWN", T0, &st, &none));
+    cr_assert_eq(none, C2W_HOST_NONE);
+    cr_assert_eq(st, T0);
+    cr_assert(c2w_join_host_note(j, "ACCT02", T0 + S(900), &by_name));
+    cr_assert(c2w_join_host_note_id(j, id, "ACCT02", T0 + S(900), &by_id));
+    cr_assert_eq(by_id, by_name);
+    cr_assert_eq(by_id, T0 + S(870));
+    cr_assert_not(c2w_join_host_note_id(j, other, "OTHER", T0 + S(900), &by_id));
+    cr_assert_eq(by_id, T0 + S(900));
+    /* C2W_HOST_NONE: the name is looked up, and a new host noted */
+    cr_assert_not(c2w_join_host_note_id(j, C2W_HOST_NONE, "NEWHOST", T0, &by_id));
+    cr_assert_eq(by_id, T0);
+    uint32_t fresh;
+    cr_assert_not(c2w_join_sensor_time_id(j, "NEWHOST", T0, &st, &fresh));
+    cr_assert_neq(fresh, C2W_HOST_NONE);
+    cr_assert_neq(fresh, id);
+    cr_assert_neq(fresh, other);
+    /* ids do not move as hosts are added */
+    cr_assert(c2w_join_sensor_time_id(j, "ACCT02", T0, &st, &none));
+    cr_assert_eq(none, id);
+    c2w_join_free(j);
+}
+
 Test(join, estimator_ignores_outlier)
 {
     c2w_join_t *j = mk(NULL);

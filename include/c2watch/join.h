@@ -73,6 +73,18 @@ void c2w_join_host_prefetch(const c2w_join_t *j, const char *host);
  * clock sample yet: its sensor time is then unknown. */
 bool c2w_join_sensor_time(const c2w_join_t *j, const char *host, c2w_time_t host_time, c2w_time_t *out);
 
+/* A host's place in the join's host table: the same for the life of the
+ * join (hosts are never moved or removed). C2W_HOST_NONE: not known. */
+#define C2W_HOST_NONE UINT32_MAX
+/* c2w_join_sensor_time that also gives the host's id (C2W_HOST_NONE while
+ * the host has never been noted). */
+bool c2w_join_sensor_time_id(const c2w_join_t *j, const char *host, c2w_time_t host_time, c2w_time_t *out,
+                             uint32_t *id);
+/* c2w_join_host_note for a host whose id this join gave (by
+ * c2w_join_sensor_time_id) for the same name: no lookup by name.
+ * C2W_HOST_NONE: looked up by name, as c2w_join_host_note does. */
+bool c2w_join_host_note_id(c2w_join_t *j, uint32_t id, const char *host, c2w_time_t host_time, c2w_time_t *out);
+
 /* Expires state older than watermark - ttl: pending flows are emitted
  * unattributed, pending events and uids are dropped. An event of a host
  * without a clock sample may be up to max_offset late in sensor time, so

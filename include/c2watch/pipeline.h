@@ -62,11 +62,18 @@ bool c2w_pipeline_decode(c2w_pipeline_t *p, c2w_source_kind_t src, const char *b
  * current clock offset). Returns false for a Sysmon record of a host whose
  * offset is not known yet (*t is then its host time). */
 bool c2w_pipeline_record_time(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t);
+/* The same, with the id of the record's host in the join's host table
+ * (C2W_HOST_NONE when the record has no host or the host is not known
+ * yet), for c2w_pipeline_push_id. */
+bool c2w_pipeline_record_time_id(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *t, uint32_t *host_id);
 /* A hint before a decoded record is pushed, a batch later: brings what its
  * push will look up first (its host's slot) into cache. */
 void c2w_pipeline_prefetch(const c2w_pipeline_t *p, const c2w_record_t *rec);
 /* Routes a decoded record through join and engine; takes ownership. */
 void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec);
+/* c2w_pipeline_push of a record whose host id c2w_pipeline_record_time_id
+ * of this pipeline gave: its host is not looked up again by name. */
+void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec, uint32_t host_id);
 /* Counts a record rejected before decoding (a line over the size limit
  * that was never buffered whole): buf holds what is kept of it. */
 void c2w_pipeline_reject(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_reject_t reason, const char *buf, size_t len,
