@@ -170,7 +170,6 @@ typedef struct svc {
     size_t n_heap;
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
-    size_t n_ended; /* partitions whose latest event is their end (eof_at >= 0) */
     size_t throttle_high; /* records queued that pause a partition (set at assignment) */
     int64_t now_ms; /* mono_ms() read once per batch of messages or of records fed */
     bool mute_decode; /* the record being decoded was processed before the restart */
@@ -367,7 +366,6 @@ static void state_free(svc *s)
     s->heap = NULL;
     s->n_heap = 0;
     s->n_throttled = 0;
-    s->n_ended = 0;
     s->last_tp = 0;
     s->queued = 0;
     s->tps = NULL;
@@ -788,8 +786,6 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     if (!t || !s->pipe)
         return;
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (t->eof_at < 0)
-            s->n_ended++;
         t->eof_at = rkm->offset;
         t->eof_ms = mono_ms();
         t->primed = true;
@@ -806,8 +802,6 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     enqueue(s, t, rkm, s->now_ms);
     if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
-    if (t->eof_at >= 0)
-        s->n_ended--;
     t->eof_at = -1;
     t->primed = true;
     s->last_record_ms[t->kind] = s->now_ms;
@@ -917,11 +911,12 @@ rebuild:
     if (!s->pipe || s->fatal)
         return false;
     size_t replaying = s->n_replaying;
-    bool complete = s->o->exit_at_end && !replaying && s->n_ended == s->n_tps;
     int64_t until = INT64_MIN, eof_min = INT64_MAX;
+    size_t ended = 0; /* partitions whose latest event is their end */
     s->n_heap = 0;
     for (size_t i = 0; i < s->n_tps; i++) {
         tpart *t = &s->tps[i];
+        ended += t->eof_at >= 0;
         if (replaying && !t->replaying)
             continue; /* held until every replay is done */
         if (t->q_n == 0) {
@@ -937,6 +932,8 @@ rebuild:
     }
     for (size_t k = s->n_heap / 2; k-- > 0;)
         merge_sift_down(s, k);
+    /* nothing arrives while records are fed: this holds for the whole call */
+    bool complete = s->o->exit_at_end && !replaying && ended == s->n_tps;
     while (s->n_heap && s->pipe && !s->fatal) {
         if (fed == max)
             return true;

@@ -463,9 +463,10 @@ out:
 /* The pipeline of a replay (or a `run`) that is over. Its tables can hold
  * millions of entries, and freeing them one by one takes ~0.1 s on the
  * bench's 774 MB (docs/performance.md, "Third round"; ~0.17 s after a
- * `run`, "Sixth round"), which the process's exit does at once. The sanitizer build frees everything, so that its leak check keeps
- * its meaning; otherwise the pipeline stays reachable from here to the
- * exit (valgrind: "still reachable", not "lost"). */
+ * `run`, "Sixth round"), which the process's exit does at once. The
+ * sanitizer build frees everything, so that its leak check keeps its
+ * meaning; otherwise the pipeline stays reachable from here to the exit
+ * (valgrind: "still reachable", not "lost"). */
 #define C2W_FREE_AT_EXIT 0
 #if defined(__SANITIZE_ADDRESS__) /* gcc; clang: __has_feature below */
 #undef C2W_FREE_AT_EXIT

@@ -183,7 +183,8 @@ Test(join, host_clock_offset_learnt)
 }
 
 /* The host id of c2w_join_sensor_time_id stands for the host's name in
- * c2w_join_host_note_id: the same times, the same table (no new host). */
+ * c2w_join_host_note_id: the same times as by name; ids stay put as
+ * hosts are added. */
 Test(join, host_id_stands_for_the_name)
 {
     c2w_join_t *j = mk(NULL);
