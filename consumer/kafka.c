@@ -61,6 +61,10 @@
 /* At start-up the cluster must answer a metadata request within this
  * time; TLS handshake or SASL authentication failures end the wait after
  * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
+/* Messages of a consumed batch whose payload is prefetched ahead of the
+ * decoder (the message struct twice as far), and how much of a payload. */
+#define C2W_PREFETCH_AHEAD 8
+#define C2W_PREFETCH_BYTES 4096
 #define C2W_CONNECT_TIMEOUT_MS 15000
 #define C2W_AUTH_FAILURES 2
 
@@ -138,7 +142,7 @@ typedef struct tpart {
     bool throttled; /* paused by throttle(): its records queued are plenty */
     bool primed; /* delivered a record or its end since assigned or resumed */
     qitem *q; /* ring of fetched records not fed yet */
-    size_t q_head, q_n, q_cap;
+    size_t q_head, q_n, q_cap; /* q_cap: 0 or a power of two */
     int64_t empty_since; /* mono ms: the queue ran dry (not at the end) */
     int64_t eof_ms; /* mono ms of the last end-of-partition event */
 } tpart;
@@ -354,7 +358,7 @@ static void state_free(svc *s)
     for (size_t i = 0; i < s->n_tps; i++) {
         tpart *t = &s->tps[i];
         for (size_t k = 0; k < t->q_n; k++) {
-            qitem *it = &t->q[(t->q_head + k) % t->q_cap];
+            qitem *it = &t->q[(t->q_head + k) & (t->q_cap - 1)];
             if (it->has_rec)
                 c2w_record_clear(&it->rec);
         }
@@ -751,14 +755,13 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
             return;
         }
         for (size_t k = 0; k < t->q_n; k++)
-            q[k] = t->q[(t->q_head + k) % t->q_cap];
+            q[k] = t->q[(t->q_head + k) & (t->q_cap - 1)];
         free(t->q);
         t->q = q;
         t->q_cap = cap;
         t->q_head = 0;
     }
-    qitem *it = &t->q[(t->q_head + t->q_n) % t->q_cap];
-    memset(it, 0, sizeof(*it));
+    qitem *it = &t->q[(t->q_head + t->q_n) & (t->q_cap - 1)];
     it->offset = rkm->offset;
     it->arrived = now;
     it->t = INT64_MIN;
@@ -772,6 +775,25 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
         it->t = INT64_MIN; /* a host not calibrated (yet): its events wait in the join */
     t->q_n++;
     s->queued++;
+}
+
+/* Asks the cache for a message's payload some messages before it is
+ * decoded (the loop asks for the message struct before that). librdkafka received the
+ * payload with its whole fetch response (~31 MB in the bench), up to its
+ * prefetch limit (256 MiB) earlier, so it is in memory, not in cache:
+ * without this, the first read of each payload's lines stalled the decoder
+ * (c2w_decode took 2x its time in a replay; docs/performance.md, "Seventh
+ * round"). At most C2W_PREFETCH_BYTES of a payload. */
+static void prefetch_payload(const rd_kafka_message_t *m)
+{
+    const char *p = m->payload;
+    if (!p)
+        return;
+    size_t len = m->len < C2W_PREFETCH_BYTES ? m->len : C2W_PREFETCH_BYTES;
+    for (size_t at = 0; at < len; at += 64)
+        __builtin_prefetch(p + at);
+    if (len)
+        __builtin_prefetch(p + len - 1); /* the line end is read first */
 }
 
 static void handle(svc *s, rd_kafka_message_t *rkm)
@@ -812,7 +834,7 @@ static void feed_one(svc *s, size_t idx)
 {
     tpart *t = &s->tps[idx];
     qitem *it = &t->q[t->q_head]; /* stays put: nothing is queued while records are fed */
-    t->q_head = (t->q_head + 1) % t->q_cap;
+    t->q_head = (t->q_head + 1) & (t->q_cap - 1);
     t->q_n--;
     s->queued--;
     t->position = it->offset + 1;
@@ -1270,6 +1292,10 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
         ssize_t n = rd_kafka_consume_batch_queue(s.q, wait_ms, msgs, batch);
         s.now_ms = mono_ms();
         for (ssize_t i = 0; i < n; i++) {
+            if (i + 2 * C2W_PREFETCH_AHEAD < n)
+                __builtin_prefetch(msgs[i + 2 * C2W_PREFETCH_AHEAD]); /* its payload pointer, read next */
+            if (i + C2W_PREFETCH_AHEAD < n)
+                prefetch_payload(msgs[i + C2W_PREFETCH_AHEAD]);
             handle(&s, msgs[i]);
             rd_kafka_message_destroy(msgs[i]);
         }
