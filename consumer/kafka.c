@@ -65,6 +65,9 @@
  * decoder (the message struct twice as far), and how much of a payload. */
 #define C2W_PREFETCH_AHEAD 8
 #define C2W_PREFETCH_BYTES 4096
+/* Nothing received for this long: the fetch of the partitions with
+ * nothing queued is restarted (wake_fetcher). */
+#define C2W_FETCH_WAKE_MS 200
 #define C2W_CONNECT_TIMEOUT_MS 15000
 #define C2W_AUTH_FAILURES 2
 
@@ -136,11 +139,13 @@ typedef struct tpart {
     int32_t partition;
     c2w_source_kind_t kind;
     int64_t position; /* next offset to read; -1 before the first message */
+    int64_t start; /* the offset assigned (may be RD_KAFKA_OFFSET_BEGINNING) */
     int64_t replay_until; /* committed offset at assignment; -1: nothing to replay */
     int64_t eof_at; /* offset of the last end-of-partition event, -1 */
     bool replaying, paused;
     bool throttled; /* paused by throttle(): its records queued are plenty */
     bool primed; /* delivered a record or its end since assigned or resumed */
+    bool woken; /* its fetch was restarted (wake_fetcher) and it has delivered nothing since */
     qitem *q; /* ring of fetched records not fed yet */
     size_t q_head, q_n, q_cap; /* q_cap: 0 or a power of two */
     int64_t empty_since; /* mono ms: the queue ran dry (not at the end) */
@@ -174,6 +179,8 @@ typedef struct svc {
     size_t n_heap;
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
+    uint64_t fetch_wakes; /* partitions whose fetch wake_fetcher restarted */
+    int64_t last_msg_ms; /* mono ms of the latest message or end-of-partition event */
     size_t throttle_high; /* records queued that pause a partition (set at assignment) */
     int64_t now_ms; /* mono_ms() read once per batch of messages or of records fed */
     bool mute_decode; /* the record being decoded was processed before the restart */
@@ -458,6 +465,7 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         } else {
             p->offset = RD_KAFKA_OFFSET_BEGINNING;
         }
+        t->start = p->offset;
         s->kind_assigned[t->kind] = true;
     }
     c2w_pipeline_opts_t po = { 0 };
@@ -478,6 +486,7 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         svc_fail(s, "%s", "out of memory");
         return -1;
     }
+    s->last_msg_ms = now;
     for (int k = 0; k < C2W_SRC_COUNT; k++) {
         s->last_record_ms[k] = now;
         s->kind_idle[k] = false;
@@ -807,10 +816,12 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     tpart *t = find_tp(s, rd_kafka_topic_name(rkm->rkt), rkm->partition, &idx);
     if (!t || !s->pipe)
         return;
+    s->last_msg_ms = s->now_ms;
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         t->eof_at = rkm->offset;
         t->eof_ms = mono_ms();
         t->primed = true;
+        t->woken = false;
         if (t->q_n == 0 && t->position < rkm->offset)
             t->position = rkm->offset;
         if (t->q_n == 0 && t->replaying && t->position >= t->replay_until)
@@ -826,6 +837,7 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         throttle_set(s, t, true);
     t->eof_at = -1;
     t->primed = true;
+    t->woken = false;
     s->last_record_ms[t->kind] = s->now_ms;
 }
 
@@ -994,6 +1006,49 @@ rebuild:
     return false;
 }
 
+/* librdkafka 2.0.2's fetcher stops fetching while its prefetch
+ * (queued.max.messages.kbytes) is full, and looks again only when its
+ * broker thread wakes, up to a second later: draining the queue does not
+ * wake it (later versions have fetch.queue.backoff.ms). Meanwhile the merge
+ * holds records back for partitions with nothing queued, or everything is
+ * fed and c2watch waits. So when nothing at all has arrived for
+ * C2W_FETCH_WAKE_MS and the last consume call returned nothing
+ * (librdkafka's queue is empty too), each partition that has nothing
+ * queued and has not reported its end has its fetch restarted at the next
+ * offset c2watch has not received (the offset it was assigned at, before
+ * its first message): a seek there, which wakes its broker thread.
+ * Nothing is lost or read twice: nothing of the partition is queued, and a
+ * fetch response still on its way is dropped by librdkafka (the seek's
+ * version barrier) and fetched again. Once per partition until it delivers
+ * a message or its end, so that a slow fetch is not restarted over and
+ * over; the first wake comes C2W_FETCH_WAKE_MS after the assignment at the
+ * earliest (docs/performance.md, "Seventh round"). */
+static void wake_fetcher(svc *s)
+{
+    if (s->n_replaying || !s->pipe || s->now_ms - s->last_msg_ms < C2W_FETCH_WAKE_MS)
+        return;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (size_t i = 0; i < s->n_tps; i++) {
+        tpart *t = &s->tps[i];
+        if (t->q_n || t->eof_at >= 0 || t->paused || t->woken)
+            continue;
+        if (!l && !(l = rd_kafka_topic_partition_list_new(16)))
+            return;
+        rd_kafka_topic_partition_list_add(l, t->topic, t->partition)->offset =
+            t->position >= 0 ? t->position : t->start;
+        t->woken = true;
+        s->fetch_wakes++;
+    }
+    if (!l)
+        return;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(s->rkc, l, 0);
+    if (e) {
+        fprintf(stderr, "c2watch: consumer: restarting a fetch: %s\n", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* A source kind whose partitions are all silent for idle_timeout (or all
  * at their end, with exit_at_end) stops holding the watermark back. Not
  * while replaying: the sources idle at the commit are restored after it. */
@@ -1065,9 +1120,9 @@ static void print_stats(svc *s)
                  ",\"kafka\":{\"partitions\":%zu,\"replaying\":%zu,\"lag\":%" PRId64 ",\"alerts_produced\":%" PRIu64
                  ",\"alerts_muted\":%" PRIu64 ",\"deadletters\":%" PRIu64 ",\"flows\":%" PRIu64
                  ",\"delivered\":%" PRIu64 ",\"delivery_failed\":%" PRIu64 ",\"commits\":%" PRIu64
-                 ",\"state_refs\":%" PRIu64 ",\"positions\":[",
+                 ",\"state_refs\":%" PRIu64 ",\"fetch_wakes\":%" PRIu64 ",\"positions\":[",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
-                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs));
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "%s{\"topic\":", i ? "," : "");
@@ -1083,9 +1138,9 @@ static void print_stats(svc *s)
         snprintf(line, sizeof(line),
                  "c2watch: kafka  partitions %zu replaying %zu lag %" PRId64 " alerts produced %" PRIu64
                  " muted %" PRIu64 " deadletters %" PRIu64 " flows %" PRIu64 " delivered %" PRIu64
-                 " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 "\n",
+                 " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 " fetch wakes %" PRIu64 "\n",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
-                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs));
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "c2watch: commit %s[%d] position %" PRId64 " earliest live %" PRId64 "\n",
@@ -1302,6 +1357,8 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
         /* records ready to feed: come back at once; records waiting for
          * another partition: soon */
         wait_ms = merge(&s, batch) ? 0 : s.queued ? 10 : 100;
+        if (n == 0)
+            wake_fetcher(&s);
         rd_kafka_poll(s.rkp, 0);
         rd_kafka_queue_poll_callback(s.commit_q, 0);
         if (s.pipe)
@@ -1354,6 +1411,8 @@ out:
         *o->keep_pipeline = s.pipe;
         s.pipe = NULL;
     }
+    if (o->fetch_wakes)
+        *o->fetch_wakes = s.fetch_wakes;
     state_free(&s);
     if (s.rkp) {
         rd_kafka_flush(s.rkp, 1000);

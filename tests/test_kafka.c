@@ -174,6 +174,43 @@ Test(kafka, every_scenario_equals_replay_threshold, .timeout = 300)
     scenario_equals_replay("fixtures/demo");
 }
 
+/* librdkafka 2.0.2 stops fetching while its prefetch is full and looks
+ * again only when its broker thread wakes, up to a second later. With a
+ * prefetch of 1 KiB and one message per partition and fetch (each its own
+ * batch), every fetch round fills it: the service restarts the fetch of the
+ * partitions it waits for (wake_fetcher in kafka.c), and nothing is lost or
+ * read twice — the alerts are the replay's, every partition is committed to
+ * its end. */
+Test(kafka, full_prefetch_woken_loses_nothing, .timeout = 120)
+{
+    scenario sc;
+    scenario_load(&sc, "fixtures/demo");
+    strset want = { 0 }, got = { 0 };
+    replay_ids(&sc, &want);
+    lab l;
+    lab_start(&l, sc.rules);
+    const char *set[][2] = {
+        { "kafka.producer_properties.batch.num.messages", "1" },
+        { "kafka.consumer_properties.queued.max.messages.kbytes", "1" },
+        { "kafka.consumer_properties.queued.min.messages", "1" },
+        { "kafka.consumer_properties.max.partition.fetch.bytes", "1" },
+    };
+    char err[512];
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+        cr_assert_eq(c2w_config_set(&l.cfg, set[i][0], set[i][1], err, sizeof(err)), 0, "%s: %s", set[i][0], err);
+    produce_scenario(&l, &sc);
+    uint64_t wakes = 0;
+    c2w_service_opts_t so = { .cfg = &l.cfg, .exit_at_end = true, .assign = true, .stop = &never, .fetch_wakes = &wakes };
+    cr_assert_eq(c2w_service_run(&so, err, sizeof(err)), 0, "%s", err);
+    cr_assert_gt(wakes, 0, "no fetch was restarted: the prefetch never filled");
+    alerts_of(&l, &got);
+    assert_same(&got, &want, "fixtures/demo, 1 KiB prefetch");
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+    set_free(&want);
+    set_free(&got);
+}
+
 typedef struct dl_ctx {
     strset reasons, values;
 } dl_ctx;

@@ -28,6 +28,10 @@ typedef struct c2w_service_opts {
      * takes ~0.17 s on the bench's 774 MB, which the exit does at once.
      * The caller frees it (c2w_pipeline_free) or keeps it reachable. */
     struct c2w_pipeline **keep_pipeline;
+    /* Non-NULL: set at the end to the number of partition fetches restarted
+     * because librdkafka's fetcher slept with records wanted (the
+     * statistics' "fetch wakes"; docs/performance.md, "Seventh round"). */
+    uint64_t *fetch_wakes;
 } c2w_service_opts_t;
 
 /* Runs the service until *stop is set or, with exit_at_end, the inputs end.
