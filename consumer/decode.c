@@ -1558,13 +1558,17 @@ static bool dec_unwanted(const c2w_decoder_t *d, const c2w_record_t *out)
     return d->ports && !(d->ports[port >> 3] & (1u << (port & 7)));
 }
 
-/* Copies the taken strings out of scratch. An unwanted record keeps only
- * its host (the pipeline keeps per-host clocks); its other strings stay
- * NULL. On OOM the copies made are freed and the record is cleared. */
+/* Copies the taken strings out of scratch, all into one block (the
+ * record's `strings`, record.h): one allocation per record, where the
+ * record may wait in the service's merge for ~100 000 others before it is
+ * freed. An unwanted record keeps only its host (the pipeline keeps
+ * per-host clocks); its other strings stay NULL. On OOM the record is
+ * cleared. */
 static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
 {
     bool lean = dec_unwanted(d, out);
     char **keep = out->kind == C2W_REC_NETCONN ? &out->u.net.host : NULL;
+    size_t total = 0;
     for (unsigned k = 0; k < d->n_takes; k++) {
         char **dst = d->takes[k].dst;
         if (lean && dst != keep) {
@@ -1577,15 +1581,28 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
             *dst = NULL;
             continue;
         }
-        char *copy = c2w_strndup(*dst, d->takes[k].len);
-        if (!copy) {
-            for (unsigned r = k; r < d->n_takes; r++)
-                *d->takes[r].dst = NULL;
-            c2w_record_clear(out);
-            return dec_oom(d, dec_name(d, d->takes[k].slot));
-        }
-        *dst = copy;
+        total += d->takes[k].len + 1;
     }
+    if (!total)
+        return 0;
+    char *block = malloc(total);
+    if (!block) {
+        for (unsigned k = 0; k < d->n_takes; k++)
+            *d->takes[k].dst = NULL;
+        c2w_record_clear(out);
+        return dec_oom(d, "strings");
+    }
+    char *at = block;
+    for (unsigned k = 0; k < d->n_takes; k++) {
+        char **dst = d->takes[k].dst;
+        if (!*dst)
+            continue;
+        memcpy(at, *dst, d->takes[k].len);
+        at[d->takes[k].len] = '\0';
+        *dst = at;
+        at += d->takes[k].len + 1;
+    }
+    *c2w_record_strings(out) = block;
     return 0;
 }
 

@@ -865,8 +865,8 @@ void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p)
     if (p->command_line || p->parent_image) {
         ekey kb;
         if (ekey_make(&kb, p->host, p->guid, NULL, 0)) {
-            enrich_put(j, &j->procs, &kb, p->command_line, p->parent_image);
-            p->command_line = p->parent_image = NULL;
+            char *cl = c2w_take_string(p->strings, &p->command_line);
+            enrich_put(j, &j->procs, &kb, cl, c2w_take_string(p->strings, &p->parent_image));
             ekey_free(&kb);
         }
     }
@@ -894,9 +894,7 @@ void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d)
         if (len && c2w_ip_parse(s, len, &ip) && ekey_make(&kb, d->host, d->guid, &ip, sizeof(ip))) {
             /* the last answer takes the record's copy of the name */
             bool last = !end || !end[1];
-            char *name = last ? d->query_name : c2w_strdup_opt(d->query_name);
-            if (last)
-                d->query_name = NULL;
+            char *name = last ? c2w_take_string(d->strings, &d->query_name) : c2w_strdup_opt(d->query_name);
             enrich_put(j, &j->dns, &kb, name, NULL);
             ekey_free(&kb);
         }

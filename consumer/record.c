@@ -14,17 +14,54 @@
 
 void c2w_flow_clear(c2w_flow_t *flow)
 {
-    free(flow->uid);
-    free(flow->conn_state);
-    free(flow->service);
-    free(flow->community_id);
-    free(flow->history);
-    free(flow->path);
+    if (flow->strings) {
+        free(flow->strings);
+    } else {
+        free(flow->uid);
+        free(flow->conn_state);
+        free(flow->service);
+        free(flow->community_id);
+        free(flow->history);
+        free(flow->path);
+    }
     memset(flow, 0, sizeof(*flow));
+}
+
+char **c2w_record_strings(c2w_record_t *rec)
+{
+    switch (rec->kind) {
+    case C2W_REC_FLOW:
+        return &rec->u.flow.strings;
+    case C2W_REC_NETCONN:
+        return &rec->u.net.strings;
+    case C2W_REC_PROC:
+    case C2W_REC_PROCEND:
+        return &rec->u.proc.strings;
+    case C2W_REC_DNS:
+        return &rec->u.dns.strings;
+    case C2W_REC_NONE:
+        break;
+    }
+    return NULL;
+}
+
+char *c2w_take_string(const char *strings, char **field)
+{
+    char *s = *field;
+    if (strings)
+        return c2w_strdup_opt(s);
+    *field = NULL;
+    return s;
 }
 
 void c2w_record_clear(c2w_record_t *rec)
 {
+    char **strings = c2w_record_strings(rec);
+    if (strings && *strings) {
+        free(*strings);
+        memset(rec, 0, sizeof(*rec));
+        return;
+    }
     switch (rec->kind) {
     case C2W_REC_FLOW:
         c2w_flow_clear(&rec->u.flow);

@@ -874,6 +874,45 @@ Test(decode, sysmon_event_1_5_22)
     c2w_record_clear(&rec);
 }
 
+/* A decoded record's strings share one block (record.h): every field
+ * points into it, and a string taken past the record (c2w_take_string, as
+ * the join takes a DNS name) is a copy that outlives c2w_record_clear. A
+ * record whose strings are allocated one by one gives its pointer away. */
+Test(decode, record_strings_share_one_block)
+{
+    c2w_record_t rec;
+    decode_ok(C2W_SRC_SYSMON,
+              "{\"EventID\":22,\"Hostname\":\"h\"," S_UTC "," S_GUID "," S_IMG ",\"QueryName\":\"mail.example.org\","
+              "\"QueryStatus\":\"0\",\"QueryResults\":\"::ffff:192.168.1.4;\"}",
+              &rec);
+    cr_assert_eq(rec.kind, C2W_REC_DNS);
+    const c2w_dnsinfo_t *d = &rec.u.dns;
+    cr_assert_not_null(d->strings);
+    cr_assert_eq(*c2w_record_strings(&rec), d->strings);
+    const char *fields[] = { d->host, d->guid, d->image, d->query_name, d->query_results };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        total += strlen(fields[i]) + 1;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        cr_expect(fields[i] >= d->strings && fields[i] + strlen(fields[i]) < d->strings + total, "field %zu", i);
+    char *name = c2w_take_string(rec.u.dns.strings, &rec.u.dns.query_name);
+    cr_assert_not_null(name);
+    cr_expect_neq(name, rec.u.dns.query_name, "a block's string is copied, not given away");
+    c2w_record_clear(&rec);
+    cr_expect_str_eq(name, "mail.example.org");
+    free(name);
+
+    c2w_dnsinfo_t own = { .query_name = strdup("x.example.org") };
+    char *p = own.query_name;
+    cr_expect_eq(c2w_take_string(own.strings, &own.query_name), p, "a string of its own is given away");
+    cr_expect_null(own.query_name);
+    free(p);
+
+    /* an absent string is NULL either way */
+    cr_expect_null(c2w_take_string(NULL, &own.query_name));
+    cr_expect_null(c2w_take_string("", &own.query_name));
+}
+
 /* ---- Suricata eve ---- */
 
 Test(decode, eve_flow_with_offset)

@@ -466,7 +466,9 @@ static long sweep_decoder_mode(const char *name, c2w_source_kind_t kind, const r
         /* Every allocation of the decoder is needed: its failure shows. */
         cr_assert_eq(fails, 1, "%s: allocation %ld failed, %d results show it", name, n, fails);
     }
-    cr_assert_gt(n, 10, "%s: the sweep saw too few allocations (%ld)", name, n);
+    /* a sweep that saw (almost) nothing is not working: the decoder makes
+     * its tables, then one block of strings per record (record.h) */
+    cr_assert_gt(n, 5, "%s: the sweep saw too few allocations (%ld)", name, n);
     cr_log_info("sweep %s (%s): %zu records, %ld steps", name, full_parse ? "yajl" : "fast path", r->n, n);
     return n;
 }

@@ -1,9 +1,13 @@
 /*
  * record.h — normalized records, value types and the field catalog.
  *
- * Ownership: every char * in a record is heap-allocated, NUL-terminated and
- * owned by the record; NULL means "absent". c2w_record_clear() frees them.
- * Nothing here knows about JSON or Kafka.
+ * Ownership: every char * in a record is NUL-terminated and owned by the
+ * record; NULL means "absent". Either each is a heap allocation of its own
+ * (`strings` NULL), or all of them live in the one heap block `strings`
+ * (the decoder's records: one allocation per record instead of one per
+ * field). c2w_record_clear() frees whichever it is; a stage that keeps one
+ * string of a record after the record is cleared takes it with
+ * c2w_take_string(). Nothing here knows about JSON or Kafka.
  */
 #ifndef C2WATCH_RECORD_H
 #define C2WATCH_RECORD_H
@@ -62,6 +66,7 @@ typedef struct c2w_flow {
     double duration; /* seconds, absent = 0 */
     char *service, *community_id, *history, *path; /* optional evidence */
     c2w_srcref_t src; /* where it was read; zero = not tracked */
+    char *strings; /* the block holding every string above, or NULL (see the top) */
 } c2w_flow_t;
 
 /* Sysmon event 3: a network connection seen on the host. */
@@ -78,6 +83,7 @@ typedef struct c2w_netconn {
     uint16_t src_port, dst_port;
     char *dst_hostname; /* DestinationHostname, NULL when "-" or absent */
     c2w_srcref_t src; /* where it was read; zero = not tracked */
+    char *strings; /* the block holding every string here, or NULL (see the top) */
     /* A lean event's host (the decoder's port filter: no string is kept
      * but the host) when it is short: then host is NULL. Read the host
      * with c2w_netconn_host. */
@@ -96,6 +102,7 @@ typedef struct c2w_procinfo {
     char *host, *guid, *image;
     char *command_line, *parent_image, *hashes, *user; /* event 1 only, may be NULL */
     uint64_t pid;
+    char *strings; /* the block holding every string above, or NULL (see the top) */
 } c2w_procinfo_t;
 
 /* Sysmon event 22: DNS query by a process. */
@@ -104,6 +111,7 @@ typedef struct c2w_dnsinfo {
     char *host, *guid, *image;
     char *query_name;
     char *query_results; /* raw "a;b;type:  5 c;" text, may be NULL */
+    char *strings; /* the block holding every string above, or NULL (see the top) */
 } c2w_dnsinfo_t;
 
 typedef enum c2w_rec_kind {
@@ -127,6 +135,13 @@ typedef struct c2w_record {
 
 /* Frees every string of the record and resets it to C2W_REC_NONE. */
 void c2w_record_clear(c2w_record_t *rec);
+/* The block field of rec's kind (NULL for C2W_REC_NONE). */
+char **c2w_record_strings(c2w_record_t *rec);
+/* Takes *field (a string of a record whose block is `strings`) for a stage
+ * that keeps it past the record: the pointer itself when the record's
+ * strings are allocated one by one (*field becomes NULL), else a copy.
+ * NULL when *field is NULL or the copy fails. */
+char *c2w_take_string(const char *strings, char **field);
 /* Frees the strings of a flow and zeroes it. */
 void c2w_flow_clear(c2w_flow_t *flow);
 
