@@ -1583,8 +1583,12 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
         }
         total += d->takes[k].len + 1;
     }
-    if (!total)
+    char **slot = c2w_record_strings(out);
+    if (!total || !slot) { /* no string, or (never) no record kind to hold them */
+        for (unsigned k = 0; k < d->n_takes && total; k++)
+            *d->takes[k].dst = NULL;
         return 0;
+    }
     char *block = malloc(total);
     if (!block) {
         for (unsigned k = 0; k < d->n_takes; k++)
@@ -1602,7 +1606,7 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
         *dst = at;
         at += d->takes[k].len + 1;
     }
-    *c2w_record_strings(out) = block;
+    *slot = block;
     return 0;
 }
 
