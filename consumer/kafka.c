@@ -124,14 +124,22 @@ out_destroy:
 
 /* ---- the service ---- */
 
-/* A fetched record waiting for its turn (decoded when fetched). */
+/* A fetched message waiting for its turn (decoded when fetched). Its
+ * record, when it has one, is either lean (c2w_pipeline_lean: a flow or
+ * event 3 no rule can use, whose push needs only the kind, own time and
+ * host id kept here) or the next record of the partition's ring of records
+ * (tpart.r): 40 bytes per message where a whole record takes 176, for the
+ * ~70 % of the bench's records that are lean and wait in the merge with
+ * the others (docs/performance.md, "Seventh round"). */
 typedef struct qitem {
     int64_t offset;
     int64_t arrived; /* mono ms */
     c2w_time_t t; /* event time, sensor clock; INT64_MIN: first (rejected, or host clock unknown) */
-    bool has_rec, timed; /* timed: t is known (else looked up again at the head) */
+    c2w_time_t own; /* lean: the record's own time (c2w_pipeline_lean) */
     uint32_t host_id; /* the record's host in the join's host table, or C2W_HOST_NONE (not known yet) */
-    c2w_record_t rec;
+    uint8_t kind; /* lean: the record's kind */
+    bool has_rec, timed; /* timed: t is known (else looked up again at the head) */
+    bool lean; /* has_rec: kept here, not in the ring of records */
 } qitem;
 
 typedef struct tpart {
@@ -146,8 +154,10 @@ typedef struct tpart {
     bool throttled; /* paused by throttle(): its records queued are plenty */
     bool primed; /* delivered a record or its end since assigned or resumed */
     bool woken; /* its fetch was restarted (wake_fetcher) and it has delivered nothing since */
-    qitem *q; /* ring of fetched records not fed yet */
+    qitem *q; /* ring of fetched messages not fed yet */
     size_t q_head, q_n, q_cap; /* q_cap: 0 or a power of two */
+    c2w_record_t *r; /* ring of their records that are not lean, in the same order */
+    size_t r_head, r_n, r_cap; /* r_cap: 0 or a power of two */
     int64_t empty_since; /* mono ms: the queue ran dry (not at the end) */
     int64_t eof_ms; /* mono ms of the last end-of-partition event */
 } tpart;
@@ -364,12 +374,10 @@ static void state_free(svc *s)
     s->offs = NULL;
     for (size_t i = 0; i < s->n_tps; i++) {
         tpart *t = &s->tps[i];
-        for (size_t k = 0; k < t->q_n; k++) {
-            qitem *it = &t->q[(t->q_head + k) & (t->q_cap - 1)];
-            if (it->has_rec)
-                c2w_record_clear(&it->rec);
-        }
+        for (size_t k = 0; k < t->r_n; k++)
+            c2w_record_clear(&t->r[(t->r_head + k) & (t->r_cap - 1)]);
         free(t->q);
+        free(t->r);
         free(t->topic);
     }
     free(s->tps);
@@ -753,35 +761,54 @@ static bool at_eof(const tpart *t)
     return t->q_n == 0 && t->eof_at >= 0 && t->position >= t->eof_at;
 }
 
-/* Queues a fetched record, decoded (rejects go to the dead letters now). */
+/* Makes room for one more element in a ring of n elements of size esz
+ * (*cap doubles; the elements move to the front). false on OOM. */
+static bool ring_room(void **v, size_t *head, size_t n, size_t *cap, size_t esz)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    char *nv = malloc(ncap * esz);
+    if (!nv)
+        return false;
+    for (size_t k = 0; k < n; k++)
+        memcpy(nv + k * esz, (char *)*v + ((*head + k) & (*cap - 1)) * esz, esz);
+    free(*v);
+    *v = nv;
+    *cap = ncap;
+    *head = 0;
+    return true;
+}
+
+/* Queues a fetched message, decoded (rejects go to the dead letters now). */
 static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
 {
-    if (t->q_n == t->q_cap) {
-        size_t cap = t->q_cap ? t->q_cap * 2 : 64;
-        qitem *q = malloc(cap * sizeof(*q));
-        if (!q) {
-            svc_fail(s, "%s", "out of memory queueing a record");
-            return;
-        }
-        for (size_t k = 0; k < t->q_n; k++)
-            q[k] = t->q[(t->q_head + k) & (t->q_cap - 1)];
-        free(t->q);
-        t->q = q;
-        t->q_cap = cap;
-        t->q_head = 0;
+    if (!ring_room((void **)&t->q, &t->q_head, t->q_n, &t->q_cap, sizeof(*t->q)) ||
+        !ring_room((void **)&t->r, &t->r_head, t->r_n, &t->r_cap, sizeof(*t->r))) {
+        svc_fail(s, "%s", "out of memory queueing a record");
+        return;
     }
     qitem *it = &t->q[(t->q_head + t->q_n) & (t->q_cap - 1)];
+    c2w_record_t *rec = &t->r[(t->r_head + t->r_n) & (t->r_cap - 1)]; /* kept only if not lean */
     it->offset = rkm->offset;
     it->arrived = now;
     it->t = INT64_MIN;
     s->mute_decode = t->replaying && rkm->offset < t->replay_until;
     const char *buf = rkm->payload ? rkm->payload : "";
-    it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, &it->rec);
+    it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, rec);
     s->mute_decode = false;
     it->host_id = C2W_HOST_NONE;
-    it->timed = !it->has_rec || c2w_pipeline_record_time_id(s->pipe, &it->rec, &it->t, &it->host_id);
+    it->timed = !it->has_rec || c2w_pipeline_record_time_id(s->pipe, rec, &it->t, &it->host_id);
     if (!it->timed)
         it->t = INT64_MIN; /* a host not calibrated (yet): its events wait in the join */
+    /* lean: a timed flow, or a timed event 3 whose host has an id (a lean
+     * record holds no string: nothing to free) */
+    it->lean = it->has_rec && it->timed && c2w_pipeline_lean(s->pipe, rec, &it->own) &&
+               (rec->kind == C2W_REC_FLOW || it->host_id != C2W_HOST_NONE);
+    if (it->lean)
+        it->kind = (uint8_t)rec->kind;
+    else if (it->has_rec)
+        t->r_n++;
     t->q_n++;
     s->queued++;
 }
@@ -857,14 +884,20 @@ static void feed_one(svc *s, size_t idx)
         s->kind_idle[t->kind] = false;
         c2w_pipeline_source_open(s->pipe, t->kind);
     }
-    if (it->has_rec) {
-        c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
-        if (it->rec.kind == C2W_REC_FLOW)
-            it->rec.u.flow.src = ref;
-        else if (it->rec.kind == C2W_REC_NETCONN)
-            it->rec.u.net.src = ref;
+    if (it->has_rec && it->lean) {
         it->has_rec = false;
-        c2w_pipeline_push_id(s->pipe, t->kind, &it->rec, it->host_id);
+        c2w_pipeline_push_lean(s->pipe, t->kind, (c2w_rec_kind_t)it->kind, it->own, it->host_id);
+    } else if (it->has_rec) {
+        c2w_record_t *rec = &t->r[t->r_head]; /* stays put, as *it does */
+        t->r_head = (t->r_head + 1) & (t->r_cap - 1);
+        t->r_n--;
+        c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
+        if (rec->kind == C2W_REC_FLOW)
+            rec->u.flow.src = ref;
+        else if (rec->kind == C2W_REC_NETCONN)
+            rec->u.net.src = ref;
+        it->has_rec = false;
+        c2w_pipeline_push_id(s->pipe, t->kind, rec, it->host_id);
     }
     if (t->q_n == 0) {
         t->empty_since = s->now_ms;
@@ -886,7 +919,8 @@ static void feed_one(svc *s, size_t idx)
 static c2w_time_t head_key(svc *s, tpart *t)
 {
     qitem *h = &t->q[t->q_head];
-    if (!h->timed && h->has_rec && c2w_pipeline_record_time_id(s->pipe, &h->rec, &h->t, &h->host_id))
+    /* not timed: not lean, so its record is the head of the ring of records */
+    if (!h->timed && h->has_rec && c2w_pipeline_record_time_id(s->pipe, &t->r[t->r_head], &h->t, &h->host_id))
         h->timed = true;
     return h->t;
 }

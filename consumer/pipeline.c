@@ -205,28 +205,39 @@ void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *r
     c2w_pipeline_push_id(p, src, rec, C2W_HOST_NONE);
 }
 
-void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec, uint32_t host_id)
+/* Moves src's clock to a record's sensor time: host_t is its own time
+ * (host clock when host is not NULL). A host whose clock offset is unknown
+ * cannot move its source's clock: its times may be hours off the
+ * sensor's. */
+static void note_time(c2w_pipeline_t *p, src_state *s, const char *host, uint32_t host_id, c2w_time_t host_t)
 {
-    src_state *s = &p->src[src];
-    c2w_time_t host_t, t;
-    const char *host = record_host(rec, &host_t);
-    /* A host whose clock offset is unknown cannot move its source's clock:
-     * its times may be hours off the sensor's. */
+    c2w_time_t t = host_t;
     bool known = true;
-    if (host)
+    if (host || host_id != C2W_HOST_NONE)
         known = c2w_join_host_note_id(p->join, host_id, host, host_t, &t);
-    else
-        t = host_t;
     if (known && (!s->has_clock || t > s->st.clock)) {
         s->st.clock = t;
         s->has_clock = true;
     }
+}
+
+static void note_flow_time(c2w_pipeline_t *p, c2w_time_t ts)
+{
+    if (!p->has_latest || ts > p->latest_flow) {
+        p->latest_flow = ts;
+        p->has_latest = true;
+    }
+}
+
+void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec, uint32_t host_id)
+{
+    src_state *s = &p->src[src];
+    c2w_time_t host_t;
+    const char *host = record_host(rec, &host_t);
+    note_time(p, s, host, host ? host_id : C2W_HOST_NONE, host_t);
     switch (rec->kind) {
     case C2W_REC_FLOW:
-        if (!p->has_latest || rec->u.flow.ts > p->latest_flow) {
-            p->latest_flow = rec->u.flow.ts;
-            p->has_latest = true;
-        }
+        note_flow_time(p, rec->u.flow.ts);
         if (!port_wanted(p, rec->u.flow.resp_p)) {
             s->st.filtered++;
             break;
@@ -250,6 +261,34 @@ void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t
         break;
     }
     c2w_record_clear(rec);
+    advance(p);
+}
+
+bool c2w_pipeline_lean(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *own)
+{
+    if (rec->kind == C2W_REC_FLOW && !rec->u.flow.strings && !rec->u.flow.uid && !port_wanted(p, rec->u.flow.resp_p)) {
+        *own = rec->u.flow.ts;
+        return true;
+    }
+    if (rec->kind == C2W_REC_NETCONN && !rec->u.net.strings && !rec->u.net.host && !rec->u.net.guid &&
+        !port_wanted(p, rec->u.net.dst_port)) {
+        *own = rec->u.net.utc;
+        return true;
+    }
+    return false;
+}
+
+void c2w_pipeline_push_lean(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_rec_kind_t kind, c2w_time_t own,
+                            uint32_t host_id)
+{
+    src_state *s = &p->src[src];
+    if (kind == C2W_REC_NETCONN) {
+        note_time(p, s, NULL, host_id, own);
+    } else {
+        note_time(p, s, NULL, C2W_HOST_NONE, own);
+        note_flow_time(p, own);
+    }
+    s->st.filtered++;
     advance(p);
 }
 

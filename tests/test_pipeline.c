@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "c2watch/pipeline.h"
+#include "c2watch/rule.h"
 
 typedef struct lines {
     char **v;
@@ -169,4 +170,88 @@ Test(pipeline, rejects_counted_by_reason)
               "%s", b.data);
     c2w_buf_free(&b);
     c2w_pipeline_free(p);
+}
+
+/* A lean record (a flow or event 3 no rule can use) pushed from its kind,
+ * own time and host id (c2w_pipeline_push_lean, what `run` keeps while a
+ * record waits in its merge) does what pushing the whole record does: the
+ * same statistics (clocks, filtered counts, join and engine figures) and
+ * the same alerts. */
+typedef struct alerts_seen {
+    char ids[16][33];
+    size_t n;
+} alerts_seen;
+
+static void on_alert_id(void *ctx, const c2w_alert_t *a)
+{
+    alerts_seen *s = ctx;
+    cr_assert(s->n < 16);
+    memcpy(s->ids[s->n++], a->alert_id, 33);
+}
+
+static void push_all(bool lean, const lines *z, const lines *s, const c2w_ruleset_t *rs, c2w_buf_t *stats,
+                     alerts_seen *seen, size_t *n_lean)
+{
+    c2w_pipeline_opts_t po = { 0 };
+    po.rules = rs;
+    po.on_alert = on_alert_id;
+    po.alert_ctx = seen;
+    c2w_pipeline_t *p = c2w_pipeline_new(&po);
+    cr_assert_not_null(p);
+    c2w_pipeline_source_open(p, C2W_SRC_ZEEK);
+    c2w_pipeline_source_open(p, C2W_SRC_SYSMON);
+    size_t n = z->n > s->n ? z->n : s->n;
+    for (size_t i = 0; i < 2 * n; i++) {
+        c2w_source_kind_t k = i % 2 ? C2W_SRC_SYSMON : C2W_SRC_ZEEK;
+        const lines *l = i % 2 ? s : z;
+        if (i / 2 >= l->n)
+            continue;
+        c2w_record_t rec;
+        if (!c2w_pipeline_decode(p, k, l->v[i / 2], strlen(l->v[i / 2]), &rec))
+            continue;
+        c2w_time_t t, own;
+        uint32_t id;
+        bool timed = c2w_pipeline_record_time_id(p, &rec, &t, &id);
+        if (lean && timed && c2w_pipeline_lean(p, &rec, &own) && (rec.kind == C2W_REC_FLOW || id != C2W_HOST_NONE)) {
+            (*n_lean)++;
+            c2w_rec_kind_t kind = rec.kind;
+            c2w_record_clear(&rec); /* holds no string: this frees nothing */
+            c2w_pipeline_push_lean(p, k, kind, own, id);
+        } else {
+            c2w_pipeline_push_id(p, k, &rec, id);
+        }
+    }
+    c2w_pipeline_source_done(p, C2W_SRC_ZEEK);
+    c2w_pipeline_source_done(p, C2W_SRC_SYSMON);
+    c2w_pipeline_finish(p);
+    cr_assert_eq(c2w_pipeline_stats_json(p, stats), 0);
+    c2w_pipeline_free(p);
+}
+
+Test(pipeline, lean_push_equals_record_push)
+{
+    char path[1100], err[512];
+    snprintf(path, sizeof(path), "%s/rules/mail-protocols.yaml", root());
+    c2w_ruleset_t *rs = NULL;
+    cr_assert_eq(c2w_ruleset_load(path, &rs, err, sizeof(err)), 0, "%s", err);
+    lines z = read_lines("fixtures/demo/zeek.ndjson");
+    lines s = read_lines("fixtures/demo/sysmon.ndjson");
+    c2w_buf_t whole = { 0 }, compact = { 0 };
+    alerts_seen a = { 0 }, b = { 0 };
+    size_t none = 0, n_lean = 0;
+    push_all(false, &z, &s, rs, &whole, &a, &none);
+    push_all(true, &z, &s, rs, &compact, &b, &n_lean);
+    cr_assert_eq(none, 0);
+    cr_assert_geq(n_lean, 5, "the demo's flows and events to other ports are lean: %zu", n_lean);
+    cr_assert_str_eq(compact.data, whole.data);
+    cr_assert(strstr(whole.data, "\"filtered\":6"), "%s", whole.data);
+    cr_assert_eq(a.n, 3, "the demo's alerts");
+    cr_assert_eq(b.n, a.n);
+    for (size_t i = 0; i < a.n; i++)
+        cr_assert_str_eq(b.ids[i], a.ids[i]);
+    c2w_buf_free(&whole);
+    c2w_buf_free(&compact);
+    free_lines(&z);
+    free_lines(&s);
+    c2w_ruleset_free(rs);
 }

@@ -74,6 +74,18 @@ void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *r
 /* c2w_pipeline_push of a record whose host id c2w_pipeline_record_time_id
  * of this pipeline gave: its host is not looked up again by name. */
 void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *rec, uint32_t host_id);
+/* A record that the pipeline only counts and uses for its source's clock:
+ * a flow or event 3 to a remote port no rule can match, holding no string
+ * (the decoder's lean records). Then *own is its own time (for event 3, on
+ * its host's clock), and pushing it needs only its kind, that time and its
+ * host's id (c2w_pipeline_push_lean), so a caller that holds records back
+ * can keep those three instead of the record. */
+bool c2w_pipeline_lean(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_time_t *own);
+/* c2w_pipeline_push_id of such a record, from its kind, own time and host
+ * id (for event 3, an id c2w_pipeline_record_time_id gave, not
+ * C2W_HOST_NONE). */
+void c2w_pipeline_push_lean(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_rec_kind_t kind, c2w_time_t own,
+                            uint32_t host_id);
 /* Counts a record rejected before decoding (a line over the size limit
  * that was never buffered whole): buf holds what is kept of it. */
 void c2w_pipeline_reject(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_reject_t reason, const char *buf, size_t len,
