@@ -1583,13 +1583,10 @@ static int dec_own(c2w_decoder_t *d, c2w_record_t *out)
         }
         total += d->takes[k].len + 1;
     }
-    char **slot = c2w_record_strings(out);
-    if (!total || !slot) { /* no string, or (never) no record kind to hold them */
-        for (unsigned k = 0; k < d->n_takes && total; k++)
-            *d->takes[k].dst = NULL;
+    if (!total)
         return 0;
-    }
-    char *block = malloc(total);
+    char **slot = c2w_record_strings(out); /* NULL only without a kind: never with strings taken */
+    char *block = slot ? malloc(total) : NULL;
     if (!block) {
         for (unsigned k = 0; k < d->n_takes; k++)
             *d->takes[k].dst = NULL;

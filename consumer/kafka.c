@@ -58,9 +58,6 @@
 #define C2W_MERGE_START_WAIT_MS 10000
 /* Records queued over all partitions beyond which nothing waits. */
 #define C2W_MERGE_MAX_QUEUED 1000000
-/* At start-up the cluster must answer a metadata request within this
- * time; TLS handshake or SASL authentication failures end the wait after
- * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
 /* Messages of a consumed batch whose payload is prefetched ahead of the
  * decoder (the message struct twice as far), and how much of a payload. */
 #define C2W_PREFETCH_AHEAD 8
@@ -68,6 +65,9 @@
 /* Nothing received for this long: the fetch of the partitions with
  * nothing queued is restarted (wake_fetcher). */
 #define C2W_FETCH_WAKE_MS 200
+/* At start-up the cluster must answer a metadata request within this
+ * time; TLS handshake or SASL authentication failures end the wait after
+ * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
 #define C2W_CONNECT_TIMEOUT_MS 15000
 #define C2W_AUTH_FAILURES 2
 
@@ -814,12 +814,13 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
 }
 
 /* Asks the cache for a message's payload some messages before it is
- * decoded (the loop asks for the message struct before that). librdkafka received the
- * payload with its whole fetch response (~31 MB in the bench), up to its
- * prefetch limit (256 MiB) earlier, so it is in memory, not in cache:
- * without this, the first read of each payload's lines stalled the decoder
- * (c2w_decode took 2x its time in a replay; docs/performance.md, "Seventh
- * round"). At most C2W_PREFETCH_BYTES of a payload. */
+ * decoded (the loop asks for the message struct before that). librdkafka
+ * received the payload with its whole fetch response (~31 MB in the
+ * bench), up to its prefetch limit (256 MiB) earlier, so it is in memory,
+ * not in cache: without this, the first read of each payload's lines
+ * stalled the decoder (c2w_decode took 2x its time in a replay;
+ * docs/performance.md, "Seventh round"). At most C2W_PREFETCH_BYTES of a
+ * payload. */
 static void prefetch_payload(const rd_kafka_message_t *m)
 {
     const char *p = m->payload;
@@ -884,20 +885,21 @@ static void feed_one(svc *s, size_t idx)
         s->kind_idle[t->kind] = false;
         c2w_pipeline_source_open(s->pipe, t->kind);
     }
-    if (it->has_rec && it->lean) {
+    if (it->has_rec) {
         it->has_rec = false;
-        c2w_pipeline_push_lean(s->pipe, t->kind, (c2w_rec_kind_t)it->kind, it->own, it->host_id);
-    } else if (it->has_rec) {
-        c2w_record_t *rec = &t->r[t->r_head]; /* stays put, as *it does */
-        t->r_head = (t->r_head + 1) & (t->r_cap - 1);
-        t->r_n--;
-        c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
-        if (rec->kind == C2W_REC_FLOW)
-            rec->u.flow.src = ref;
-        else if (rec->kind == C2W_REC_NETCONN)
-            rec->u.net.src = ref;
-        it->has_rec = false;
-        c2w_pipeline_push_id(s->pipe, t->kind, rec, it->host_id);
+        if (it->lean) {
+            c2w_pipeline_push_lean(s->pipe, t->kind, (c2w_rec_kind_t)it->kind, it->own, it->host_id);
+        } else {
+            c2w_record_t *rec = &t->r[t->r_head]; /* stays put, as *it does */
+            t->r_head = (t->r_head + 1) & (t->r_cap - 1);
+            t->r_n--;
+            c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
+            if (rec->kind == C2W_REC_FLOW)
+                rec->u.flow.src = ref;
+            else if (rec->kind == C2W_REC_NETCONN)
+                rec->u.net.src = ref;
+            c2w_pipeline_push_id(s->pipe, t->kind, rec, it->host_id);
+        }
     }
     if (t->q_n == 0) {
         t->empty_since = s->now_ms;

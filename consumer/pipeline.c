@@ -270,7 +270,7 @@ bool c2w_pipeline_lean(const c2w_pipeline_t *p, const c2w_record_t *rec, c2w_tim
         *own = rec->u.flow.ts;
         return true;
     }
-    if (rec->kind == C2W_REC_NETCONN && !rec->u.net.strings && !rec->u.net.host && !rec->u.net.guid &&
+    if (rec->kind == C2W_REC_NETCONN && !rec->u.net.strings && !rec->u.net.host &&
         !port_wanted(p, rec->u.net.dst_port)) {
         *own = rec->u.net.utc;
         return true;
