@@ -124,8 +124,8 @@ out_destroy:
 
 /* ---- the service ---- */
 
-/* A fetched message waiting for its turn (decoded when fetched). Its
- * record, when it has one, is either lean (c2w_pipeline_lean: a flow or
+/* A fetched message waiting for its turn, decoded when fetched (only
+ * messages with a record wait: pass_unqueued). Its record is either lean (c2w_pipeline_lean: a flow or
  * event 3 no rule can use, whose push needs only the kind, own time and
  * host id kept here) or the next record of the partition's ring of records
  * (tpart.r): 40 bytes per message where a whole record takes 176, for the
@@ -134,11 +134,11 @@ out_destroy:
 typedef struct qitem {
     int64_t offset;
     int64_t arrived; /* mono ms */
-    c2w_time_t t; /* event time, sensor clock; INT64_MIN: first (rejected, or host clock unknown) */
+    c2w_time_t t; /* event time, sensor clock; INT64_MIN: first (host clock unknown) */
     c2w_time_t own; /* lean: the record's own time (c2w_pipeline_lean) */
     uint32_t host_id; /* the record's host in the join's host table, or C2W_HOST_NONE (not known yet) */
     uint8_t kind; /* lean: the record's kind */
-    bool has_rec, timed; /* timed: t is known (else looked up again at the head) */
+    bool has_rec, timed; /* has_rec: not fed yet; timed: t is known (else looked up again at the head) */
     bool lean; /* has_rec: kept here, not in the ring of records */
 } qitem;
 
@@ -154,6 +154,7 @@ typedef struct tpart {
     bool throttled; /* paused by throttle(): its records queued are plenty */
     bool primed; /* delivered a record or its end since assigned or resumed */
     bool woken; /* its fetch was restarted (wake_fetcher) and it has delivered nothing since */
+    int64_t passed; /* 1 + the offset of the latest message not queued behind queued ones (pass_unqueued) */
     qitem *q; /* ring of fetched messages not fed yet */
     size_t q_head, q_n, q_cap; /* q_cap: 0 or a power of two */
     c2w_record_t *r; /* ring of their records that are not lean, in the same order */
@@ -781,12 +782,12 @@ static bool ring_room(void **v, size_t *head, size_t n, size_t *cap, size_t esz)
 }
 
 /* Queues a fetched message, decoded (rejects go to the dead letters now). */
-static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
+static bool enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
 {
     if (!ring_room((void **)&t->q, &t->q_head, t->q_n, &t->q_cap, sizeof(*t->q)) ||
         !ring_room((void **)&t->r, &t->r_head, t->r_n, &t->r_cap, sizeof(*t->r))) {
         svc_fail(s, "%s", "out of memory queueing a record");
-        return;
+        return false;
     }
     qitem *it = &t->q[(t->q_head + t->q_n) & (t->q_cap - 1)];
     c2w_record_t *rec = &t->r[(t->r_head + t->r_n) & (t->r_cap - 1)]; /* kept only if not lean */
@@ -797,20 +798,49 @@ static void enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
     const char *buf = rkm->payload ? rkm->payload : "";
     it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, rec);
     s->mute_decode = false;
+    if (!it->has_rec)
+        return false; /* rejected or skipped: counted, nothing to feed */
     it->host_id = C2W_HOST_NONE;
-    it->timed = !it->has_rec || c2w_pipeline_record_time_id(s->pipe, rec, &it->t, &it->host_id);
+    it->timed = c2w_pipeline_record_time_id(s->pipe, rec, &it->t, &it->host_id);
     if (!it->timed)
         it->t = INT64_MIN; /* a host not calibrated (yet): its events wait in the join */
     /* lean: a timed flow, or a timed event 3 whose host has an id (a lean
      * record holds no string: nothing to free) */
-    it->lean = it->has_rec && it->timed && c2w_pipeline_lean(s->pipe, rec, &it->own) &&
+    it->lean = it->timed && c2w_pipeline_lean(s->pipe, rec, &it->own) &&
                (rec->kind == C2W_REC_FLOW || it->host_id != C2W_HOST_NONE);
     if (it->lean)
         it->kind = (uint8_t)rec->kind;
-    else if (it->has_rec)
+    else
         t->r_n++;
     t->q_n++;
     s->queued++;
+    return true;
+}
+
+/* A message without a record to feed (rejected or skipped, and counted, at
+ * its decode) is not queued for the merge: ~300 000 of the bench's 1.66
+ * million messages (docs/performance.md, "Eighth round"). With records
+ * queued before it, its offset is passed when they are fed (t->passed:
+ * an emptied queue leaves the position at the next offset not received,
+ * where wake_fetcher may seek); with none, at once, as if it had been fed. */
+static void pass_unqueued(svc *s, tpart *t, int64_t offset)
+{
+    if (t->q_n) {
+        t->passed = offset + 1;
+        return;
+    }
+    if (t->position < offset + 1)
+        t->position = offset + 1;
+    t->empty_since = s->now_ms;
+    if (s->n_replaying && !t->replaying)
+        return; /* held while others replay: nothing reaches the pipeline yet */
+    s->settled = false;
+    if (s->kind_idle[t->kind]) {
+        s->kind_idle[t->kind] = false;
+        c2w_pipeline_source_open(s->pipe, t->kind);
+    }
+    if (t->replaying && t->position >= t->replay_until)
+        replay_done(s, t);
 }
 
 /* Asks the cache for a message's payload some messages before it is
@@ -860,7 +890,8 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
-    enqueue(s, t, rkm, s->now_ms);
+    if (!enqueue(s, t, rkm, s->now_ms) && !s->fatal)
+        pass_unqueued(s, t, rkm->offset);
     if (t->q_n >= s->throttle_high)
         throttle_set(s, t, true);
     t->eof_at = -1;
@@ -874,6 +905,15 @@ static void feed_one(svc *s, size_t idx)
 {
     tpart *t = &s->tps[idx];
     qitem *it = &t->q[t->q_head]; /* stays put: nothing is queued while records are fed */
+    /* for the partition's next turns, ~a turn of every partition later:
+     * read now, they would be the next misses (docs/performance.md,
+     * "Eighth round") */
+    __builtin_prefetch(&t->q[(t->q_head + 3) & (t->q_cap - 1)]);
+    if (t->r_n > 2) {
+        const char *r2 = (const char *)&t->r[(t->r_head + 2) & (t->r_cap - 1)];
+        for (size_t at = 0; at < sizeof(*t->r); at += 64)
+            __builtin_prefetch(r2 + at);
+    }
     t->q_head = (t->q_head + 1) & (t->q_cap - 1);
     t->q_n--;
     s->queued--;
@@ -903,6 +943,8 @@ static void feed_one(svc *s, size_t idx)
     }
     if (t->q_n == 0) {
         t->empty_since = s->now_ms;
+        if (t->passed > t->position)
+            t->position = t->passed;
         if (t->eof_at > t->position)
             t->position = t->eof_at;
     }

@@ -13,6 +13,7 @@
 
 #include "c2watch/decode.h"
 #include "c2watch/kafka.h"
+#include "c2watch/pipeline.h"
 
 #define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of Produce (rdkafka_protocol.h is not installed) */
 
@@ -445,6 +446,69 @@ Test(kafka, signal_drains_commits_and_returns, .timeout = 60)
     char err[512];
     cr_assert_eq(run_service(&l, false, &stop, err, sizeof(err)), 0, "%s", err);
     pthread_join(th, NULL);
+    assert_committed_to_end(&l);
+    lab_stop(&l);
+}
+
+/* Produces lines to one partition of a topic, and waits for delivery. */
+static void produce_lines(lab *l, const char *topic, int32_t part, const char *const *lines, size_t n)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = c2w_kafka_conf(&l->cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(conf, "%s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert_not_null(rk, "%s", err);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                       RD_KAFKA_V_VALUE((void *)lines[i], strlen(lines[i])), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+}
+
+#define SYSMON_HEAD "{\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Channel\":\"Microsoft-Windows-Sysmon/Operational\","
+#define NETCONN(port, t)                                                                                               \
+    SYSMON_HEAD "\"Hostname\":\"WS-1.corp.example.com\",\"EventID\":3,\"UtcTime\":\"2026-11-28 07:45:" t "\","           \
+                "\"ProcessGuid\":\"{82e7e33a-8688-6b0a-ae21-00ada0000c00}\",\"ProcessId\":\"3624\","                      \
+                "\"Image\":\"C:\\\\Windows\\\\System32\\\\rundll32.exe\",\"Protocol\":\"tcp\",\"Initiated\":\"true\","   \
+                "\"SourceIp\":\"10.20.5.19\",\"SourcePort\":\"58420\",\"DestinationIp\":\"203.0.113.10\","               \
+                "\"DestinationPort\":\"" port "\"}"
+#define IMAGE_LOAD(t) SYSMON_HEAD "\"Hostname\":\"WS-1.corp.example.com\",\"EventID\":7,\"UtcTime\":\"2026-11-28 07:45:" t "\"}"
+
+/* Messages with nothing to feed (skipped or rejected at their decode) are
+ * not queued for the merge (consumer/kafka.c, pass_unqueued): behind
+ * queued records, with none queued, and on a partition that holds nothing
+ * else, they are still counted once, and every partition is committed to
+ * its end. */
+Test(kafka, unqueued_messages_are_counted_and_committed, .timeout = 120)
+{
+    char rules[1100];
+    snprintf(rules, sizeof(rules), "%s/rules/mail-protocols.yaml", root());
+    lab l;
+    lab_start(&l, rules);
+    const char *bad = "{\"EventID\":3,";
+    /* a record to a mail port (not lean), skipped events and a bad line behind it */
+    const char *p0[] = { NETCONN("993", "10.000"), IMAGE_LOAD("10.500"), IMAGE_LOAD("11.000"), bad };
+    /* nothing but skipped events and bad lines */
+    const char *p1[] = { IMAGE_LOAD("10.100"), bad, IMAGE_LOAD("10.200") };
+    /* skipped events around a lean record (another port) */
+    const char *p2[] = { IMAGE_LOAD("09.000"), NETCONN("443", "10.300"), IMAGE_LOAD("10.400"), IMAGE_LOAD("10.600") };
+    produce_lines(&l, l.cfg.topic_sysmon, 0, p0, 4);
+    produce_lines(&l, l.cfg.topic_sysmon, 1, p1, 3);
+    produce_lines(&l, l.cfg.topic_sysmon, 2, p2, 4);
+    c2w_pipeline_t *p = NULL;
+    c2w_service_opts_t so = { .cfg = &l.cfg, .exit_at_end = true, .assign = true, .stop = &never, .keep_pipeline = &p };
+    char err[512];
+    cr_assert_eq(c2w_service_run(&so, err, sizeof(err)), 0, "%s", err);
+    cr_assert_not_null(p);
+    const c2w_source_stats_t *st = c2w_pipeline_source_stats(p, C2W_SRC_SYSMON);
+    cr_assert_eq(st->read, 11);
+    cr_assert_eq(st->accepted, 2);
+    cr_assert_eq(st->skipped[C2W_SKIP_EVENT_ID], 7);
+    cr_assert_eq(st->rejected[C2W_REJ_BAD_JSON], 2);
+    cr_assert_eq(st->filtered, 1, "the record to port 443");
+    c2w_pipeline_free(p);
     assert_committed_to_end(&l);
     lab_stop(&l);
 }
