@@ -125,10 +125,10 @@ out_destroy:
 /* ---- the service ---- */
 
 /* A fetched message waiting for its turn, decoded when fetched (only
- * messages with a record wait: pass_unqueued). Its record is either lean (c2w_pipeline_lean: a flow or
- * event 3 no rule can use, whose push needs only the kind, own time and
- * host id kept here) or the next record of the partition's ring of records
- * (tpart.r): 40 bytes per message where a whole record takes 176, for the
+ * messages with a record wait: pass_unqueued). Its record is either lean
+ * (c2w_pipeline_lean: a flow or event 3 no rule can use, whose push needs
+ * only the kind, own time and host id kept here) or the next record of the
+ * partition's ring of records (tpart.r): 40 bytes per message where a whole record takes 176, for the
  * ~70 % of the bench's records that are lean and wait in the merge with
  * the others (docs/performance.md, "Seventh round"). */
 typedef struct qitem {
@@ -138,8 +138,8 @@ typedef struct qitem {
     c2w_time_t own; /* lean: the record's own time (c2w_pipeline_lean) */
     uint32_t host_id; /* the record's host in the join's host table, or C2W_HOST_NONE (not known yet) */
     uint8_t kind; /* lean: the record's kind */
-    bool has_rec, timed; /* has_rec: not fed yet; timed: t is known (else looked up again at the head) */
-    bool lean; /* has_rec: kept here, not in the ring of records */
+    bool timed; /* t is known (else looked up again at the head) */
+    bool lean; /* the record is kept here, not in the ring of records */
 } qitem;
 
 typedef struct tpart {
@@ -796,9 +796,9 @@ static bool enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
     it->t = INT64_MIN;
     s->mute_decode = t->replaying && rkm->offset < t->replay_until;
     const char *buf = rkm->payload ? rkm->payload : "";
-    it->has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, rec);
+    bool has_rec = c2w_pipeline_decode(s->pipe, t->kind, buf, rkm->len, rec);
     s->mute_decode = false;
-    if (!it->has_rec)
+    if (!has_rec)
         return false; /* rejected or skipped: counted, nothing to feed */
     it->host_id = C2W_HOST_NONE;
     it->timed = c2w_pipeline_record_time_id(s->pipe, rec, &it->t, &it->host_id);
@@ -815,6 +815,17 @@ static bool enqueue(svc *s, tpart *t, rd_kafka_message_t *rkm, int64_t now)
     t->q_n++;
     s->queued++;
     return true;
+}
+
+/* A record of t's partition is fed, or its message passed: its source
+ * kind is live again. */
+static void source_live(svc *s, const tpart *t)
+{
+    s->settled = false;
+    if (s->kind_idle[t->kind]) {
+        s->kind_idle[t->kind] = false;
+        c2w_pipeline_source_open(s->pipe, t->kind);
+    }
 }
 
 /* A message without a record to feed (rejected or skipped, and counted, at
@@ -834,11 +845,7 @@ static void pass_unqueued(svc *s, tpart *t, int64_t offset)
     t->empty_since = s->now_ms;
     if (s->n_replaying && !t->replaying)
         return; /* held while others replay: nothing reaches the pipeline yet */
-    s->settled = false;
-    if (s->kind_idle[t->kind]) {
-        s->kind_idle[t->kind] = false;
-        c2w_pipeline_source_open(s->pipe, t->kind);
-    }
+    source_live(s, t);
     if (t->replaying && t->position >= t->replay_until)
         replay_done(s, t);
 }
@@ -920,26 +927,19 @@ static void feed_one(svc *s, size_t idx)
     t->position = it->offset + 1;
     if (t->throttled && t->q_n <= s->throttle_high / 2)
         throttle_set(s, t, false);
-    s->settled = false;
-    if (s->kind_idle[t->kind]) {
-        s->kind_idle[t->kind] = false;
-        c2w_pipeline_source_open(s->pipe, t->kind);
-    }
-    if (it->has_rec) {
-        it->has_rec = false;
-        if (it->lean) {
-            c2w_pipeline_push_lean(s->pipe, t->kind, (c2w_rec_kind_t)it->kind, it->own, it->host_id);
-        } else {
-            c2w_record_t *rec = &t->r[t->r_head]; /* stays put, as *it does */
-            t->r_head = (t->r_head + 1) & (t->r_cap - 1);
-            t->r_n--;
-            c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
-            if (rec->kind == C2W_REC_FLOW)
-                rec->u.flow.src = ref;
-            else if (rec->kind == C2W_REC_NETCONN)
-                rec->u.net.src = ref;
-            c2w_pipeline_push_id(s->pipe, t->kind, rec, it->host_id);
-        }
+    source_live(s, t);
+    if (it->lean) {
+        c2w_pipeline_push_lean(s->pipe, t->kind, (c2w_rec_kind_t)it->kind, it->own, it->host_id);
+    } else {
+        c2w_record_t *rec = &t->r[t->r_head]; /* stays put, as *it does */
+        t->r_head = (t->r_head + 1) & (t->r_cap - 1);
+        t->r_n--;
+        c2w_srcref_t ref = { (uint32_t)idx + 1, it->offset };
+        if (rec->kind == C2W_REC_FLOW)
+            rec->u.flow.src = ref;
+        else if (rec->kind == C2W_REC_NETCONN)
+            rec->u.net.src = ref;
+        c2w_pipeline_push_id(s->pipe, t->kind, rec, it->host_id);
     }
     if (t->q_n == 0) {
         t->empty_since = s->now_ms;
@@ -964,7 +964,7 @@ static c2w_time_t head_key(svc *s, tpart *t)
 {
     qitem *h = &t->q[t->q_head];
     /* not timed: not lean, so its record is the head of the ring of records */
-    if (!h->timed && h->has_rec && c2w_pipeline_record_time_id(s->pipe, &t->r[t->r_head], &h->t, &h->host_id))
+    if (!h->timed && c2w_pipeline_record_time_id(s->pipe, &t->r[t->r_head], &h->t, &h->host_id))
         h->timed = true;
     return h->t;
 }
