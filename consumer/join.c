@@ -422,12 +422,14 @@ static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
 
 bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
-    return c2w_join_host_note_id(j, C2W_HOST_NONE, name, host_time, out);
+    uint32_t id = C2W_HOST_NONE;
+    return c2w_join_host_note_id(j, &id, name, host_time, out);
 }
 
-bool c2w_join_host_note_id(c2w_join_t *j, uint32_t id, const char *name, c2w_time_t host_time, c2w_time_t *out)
+bool c2w_join_host_note_id(c2w_join_t *j, uint32_t *id, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
-    uint32_t idx = id < j->n_hosts ? id : host_index(j, name);
+    uint32_t idx = *id < j->n_hosts ? *id : host_index(j, name);
+    *id = idx < j->n_hosts ? idx : C2W_HOST_NONE;
     host_saw(j, idx, host_time);
     *out = host_time;
     if (idx >= j->n_hosts || j->hosts[idx].n == 0)
@@ -773,13 +775,25 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
     ref_hold(j, f->src);
 }
 
+/* The host of a record: id when the caller has it (c2w_join_host_note_id
+ * gave it for this record's host), else looked up by name. */
+static uint32_t host_of(c2w_join_t *j, uint32_t id, const char *name)
+{
+    return id < j->n_hosts ? id : host_index(j, name);
+}
+
 void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
+{
+    c2w_join_add_netconn_id(j, evrec, C2W_HOST_NONE);
+}
+
+void c2w_join_add_netconn_id(c2w_join_t *j, c2w_netconn_t *evrec, uint32_t host_id)
 {
     if (!evrec->initiated) {
         /* Source is the initiator, not this process: an accepting server
          * logs the same 5-tuple and must never be credited with the flow. */
         j->st.inbound++;
-        uint32_t hi = host_index(j, evrec->host);
+        uint32_t hi = host_of(j, host_id, evrec->host);
         host_saw(j, hi, evrec->utc);
         c2w_record_t r = { .kind = C2W_REC_NETCONN };
         r.u.net = *evrec;
@@ -797,7 +811,7 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)
     }
     memset(evrec, 0, sizeof(*evrec));
     j->st.netconns++;
-    uint32_t hi = host_index(j, ev->host);
+    uint32_t hi = host_of(j, host_id, ev->host);
     host_saw(j, hi, ev->utc);
     if (j->flows.n + j->events.n >= j->o.max_pending)
         evict_one(j);
@@ -861,7 +875,12 @@ static void enrich_put(c2w_join_t *j, kmap *m, const ekey *kb, char *a, char *b)
 
 void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p)
 {
-    host_saw(j, host_index(j, p->host), p->utc);
+    c2w_join_add_proc_id(j, p, C2W_HOST_NONE);
+}
+
+void c2w_join_add_proc_id(c2w_join_t *j, c2w_procinfo_t *p, uint32_t host_id)
+{
+    host_saw(j, host_of(j, host_id, p->host), p->utc);
     if (p->command_line || p->parent_image) {
         ekey kb;
         if (ekey_make(&kb, p->host, p->guid, NULL, 0)) {
@@ -880,7 +899,12 @@ void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p)
  * (host, process, address) to the name asked for. */
 void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d)
 {
-    host_saw(j, host_index(j, d->host), d->utc);
+    c2w_join_add_dns_id(j, d, C2W_HOST_NONE);
+}
+
+void c2w_join_add_dns_id(c2w_join_t *j, c2w_dnsinfo_t *d, uint32_t host_id)
+{
+    host_saw(j, host_of(j, host_id, d->host), d->utc);
     const char *s = d->query_results;
     while (s && *s) {
         const char *end = strchr(s, ';');

@@ -209,16 +209,17 @@ void c2w_pipeline_push(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t *r
  * (host clock when host is not NULL). A host whose clock offset is unknown
  * cannot move its source's clock: its times may be hours off the
  * sensor's. */
-static void note_time(c2w_pipeline_t *p, src_state *s, const char *host, uint32_t host_id, c2w_time_t host_t)
+static uint32_t note_time(c2w_pipeline_t *p, src_state *s, const char *host, uint32_t host_id, c2w_time_t host_t)
 {
     c2w_time_t t = host_t;
     bool known = true;
     if (host || host_id != C2W_HOST_NONE)
-        known = c2w_join_host_note_id(p->join, host_id, host, host_t, &t);
+        known = c2w_join_host_note_id(p->join, &host_id, host, host_t, &t);
     if (known && (!s->has_clock || t > s->st.clock)) {
         s->st.clock = t;
         s->has_clock = true;
     }
+    return host_id; /* the host's id, for the join's add: no second lookup */
 }
 
 static void note_flow_time(c2w_pipeline_t *p, c2w_time_t ts)
@@ -234,7 +235,7 @@ void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t
     src_state *s = &p->src[src];
     c2w_time_t host_t;
     const char *host = record_host(rec, &host_t);
-    note_time(p, s, host, host ? host_id : C2W_HOST_NONE, host_t);
+    host_id = note_time(p, s, host, host ? host_id : C2W_HOST_NONE, host_t);
     switch (rec->kind) {
     case C2W_REC_FLOW:
         note_flow_time(p, rec->u.flow.ts);
@@ -249,13 +250,13 @@ void c2w_pipeline_push_id(c2w_pipeline_t *p, c2w_source_kind_t src, c2w_record_t
             s->st.filtered++;
             break;
         }
-        c2w_join_add_netconn(p->join, &rec->u.net);
+        c2w_join_add_netconn_id(p->join, &rec->u.net, host_id);
         break;
     case C2W_REC_PROC:
-        c2w_join_add_proc(p->join, &rec->u.proc);
+        c2w_join_add_proc_id(p->join, &rec->u.proc, host_id);
         break;
     case C2W_REC_DNS:
-        c2w_join_add_dns(p->join, &rec->u.dns);
+        c2w_join_add_dns_id(p->join, &rec->u.dns, host_id);
         break;
     default:
         break;

@@ -209,22 +209,49 @@ Test(join, host_id_stands_for_the_name)
     cr_assert_eq(none, C2W_HOST_NONE);
     cr_assert_eq(st, T0);
     cr_assert(c2w_join_host_note(j, "ACCT02", T0 + S(900), &by_name));
-    cr_assert(c2w_join_host_note_id(j, id, "ACCT02", T0 + S(900), &by_id));
+    uint32_t used = id;
+    cr_assert(c2w_join_host_note_id(j, &used, "ACCT02", T0 + S(900), &by_id));
+    cr_assert_eq(used, id);
     cr_assert_eq(by_id, by_name);
     cr_assert_eq(by_id, T0 + S(870));
-    cr_assert_not(c2w_join_host_note_id(j, other, "OTHER", T0 + S(900), &by_id));
+    used = other;
+    cr_assert_not(c2w_join_host_note_id(j, &used, "OTHER", T0 + S(900), &by_id));
+    cr_assert_eq(used, other);
     cr_assert_eq(by_id, T0 + S(900));
     /* C2W_HOST_NONE: the name is looked up, and a new host noted */
-    cr_assert_not(c2w_join_host_note_id(j, C2W_HOST_NONE, "NEWHOST", T0, &by_id));
+    used = C2W_HOST_NONE;
+    cr_assert_not(c2w_join_host_note_id(j, &used, "NEWHOST", T0, &by_id));
     cr_assert_eq(by_id, T0);
     uint32_t fresh;
     cr_assert_not(c2w_join_sensor_time_id(j, "NEWHOST", T0, &st, &fresh));
     cr_assert_neq(fresh, C2W_HOST_NONE);
+    cr_assert_eq(used, fresh); /* the id the note gave is the host's */
     cr_assert_neq(fresh, id);
     cr_assert_neq(fresh, other);
     /* ids do not move as hosts are added */
     cr_assert(c2w_join_sensor_time_id(j, "ACCT02", T0, &st, &none));
     cr_assert_eq(none, id);
+    c2w_join_free(j);
+}
+
+/* A host past max_hosts has no id: the note says so, and a record added
+ * with that answer is counted as its host's again (by name), as one added
+ * without an id. */
+Test(join, host_over_the_limit_has_no_id)
+{
+    c2w_join_opts_t o = { .max_hosts = 1 };
+    c2w_join_t *j = mk(&o);
+    c2w_time_t t;
+    uint32_t a = C2W_HOST_NONE, b = C2W_HOST_NONE;
+    cr_assert_not(c2w_join_host_note_id(j, &a, "A", T0, &t));
+    cr_assert_neq(a, C2W_HOST_NONE);
+    cr_assert_not(c2w_join_host_note_id(j, &b, "B", T0, &t));
+    cr_assert_eq(b, C2W_HOST_NONE);
+    cr_assert_eq(c2w_join_stats(j)->hosts_over_limit, 1);
+    c2w_dnsinfo_t d = { .utc = T0, .host = strdup("B"), .guid = strdup("{G}"), .image = strdup("x.exe"),
+                        .query_name = strdup("mail.example.com"), .query_results = strdup("10.0.0.9;") };
+    c2w_join_add_dns_id(j, &d, b);
+    cr_assert_eq(c2w_join_stats(j)->hosts_over_limit, 2);
     c2w_join_free(j);
 }
 

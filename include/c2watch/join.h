@@ -57,6 +57,12 @@ void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *ev);
 /* Sysmon event 1 (command line, parent) and event 22 (DNS answers). */
 void c2w_join_add_proc(c2w_join_t *j, c2w_procinfo_t *p);
 void c2w_join_add_dns(c2w_join_t *j, c2w_dnsinfo_t *d);
+/* The same for a record whose host's id the caller has (given by
+ * c2w_join_host_note_id for that record's host): no second lookup by
+ * name. C2W_HOST_NONE: looked up by name. */
+void c2w_join_add_netconn_id(c2w_join_t *j, c2w_netconn_t *ev, uint32_t host_id);
+void c2w_join_add_proc_id(c2w_join_t *j, c2w_procinfo_t *p, uint32_t host_id);
+void c2w_join_add_dns_id(c2w_join_t *j, c2w_dnsinfo_t *d, uint32_t host_id);
 
 /* Notes that host logged an event at host_time (events that never reach
  * the join still count for the host's latest time), and converts that
@@ -82,8 +88,10 @@ bool c2w_join_sensor_time_id(const c2w_join_t *j, const char *host, c2w_time_t h
                              uint32_t *id);
 /* c2w_join_host_note for a host whose id this join gave (by
  * c2w_join_sensor_time_id) for the same name: no lookup by name.
- * C2W_HOST_NONE: looked up by name, as c2w_join_host_note does. */
-bool c2w_join_host_note_id(c2w_join_t *j, uint32_t id, const char *host, c2w_time_t host_time, c2w_time_t *out);
+ * *id C2W_HOST_NONE: looked up by name, as c2w_join_host_note does. On
+ * return *id is the host's id (C2W_HOST_NONE: the host is not kept, over
+ * max_hosts or out of memory), for the c2w_join_add_*_id of the record. */
+bool c2w_join_host_note_id(c2w_join_t *j, uint32_t *id, const char *host, c2w_time_t host_time, c2w_time_t *out);
 
 /* Expires state older than watermark - ttl: pending flows are emitted
  * unattributed, pending events and uids are dropped. An event of a host
