@@ -667,8 +667,9 @@ static int load_config(const run_args *ra, c2w_config_t *cfg)
  * response and much of the prefetch was faulted in page by page (130 000
  * to 190 000 faults per bench run, 0.6-0.8 s of system time). One arena,
  * blocks under 32 MiB from the heap, and freed memory kept for reuse
- * instead of trimmed: ~135 000 faults (about one per page of the peak) and
- * ~4 % less CPU in paired runs. The cost: the process keeps its peak
+ * instead of trimmed: 69 000-140 000 faults (about one per page of the
+ * peak) and 4-12 % less CPU in paired runs; the one arena is most of it
+ * (the thresholds alone took more). The cost: the process keeps its peak
  * footprint (the prefetch, queued.max.messages.kbytes, and librdkafka's
  * ~0.9 KB per queued message) instead of returning memory between peaks.
  * GLIBC_TUNABLES in the environment leaves malloc as the user set it.
@@ -797,6 +798,7 @@ static int cmd_demo(int argc, char **argv)
     c2w_embedded_t *emb = NULL;
     if ((rc = load_config(&ra, &cfg)) || (rc = load_rules(cfg.rules, &rs)))
         goto out;
+    service_malloc_setup(); /* as run: before librdkafka starts its threads */
     char err[1024];
     emb = c2w_embedded_start(&cfg, 4, err, sizeof(err));
     if (!emb) {
