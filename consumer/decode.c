@@ -327,10 +327,16 @@ static void dec_slots_reset(c2w_decoder_t *d)
     d->filled = 0;
 }
 
+/* Slot i holds a value of this record. */
+static inline bool dec_filled(const c2w_decoder_t *d, int i)
+{
+    return (d->filled >> i) & 1u;
+}
+
 /* The JSON type of slot i's value in this record, JT_NONE when unset. */
 static inline uint8_t dec_type(const c2w_decoder_t *d, int i)
 {
-    return (d->filled >> i) & 1u ? d->slots[i].type : (uint8_t)JT_NONE;
+    return dec_filled(d, i) ? d->slots[i].type : (uint8_t)JT_NONE;
 }
 
 /* ---- names ---- */
@@ -573,7 +579,7 @@ static int dec_lookup(const c2w_decoder_t *d, const char *p, size_t len)
 static int dec_store(c2w_decoder_t *d, int i, uint8_t type, bool b, const char *s, size_t len)
 {
     dec_slot_t *slot = &d->slots[i];
-    if ((d->filled >> i) & 1u)
+    if (dec_filled(d, i))
         return dec_reject(d, C2W_REJ_DUPLICATE_KEY, d->src->names[i]);
     slot->type = type;
     d->filled |= 1u << i;
@@ -869,7 +875,7 @@ DEC_INLINE bool dec_scan_store(c2w_decoder_t *d, int i, uint8_t type, bool b, co
                            bool esc)
 {
     dec_slot_t *slot = &d->slots[i];
-    if (((d->filled >> i) & 1u) || len >= d->scratch_cap - d->scratch_len)
+    if (dec_filled(d, i) || len >= d->scratch_cap - d->scratch_len)
         return false;
     slot->type = type;
     d->filled |= 1u << i;

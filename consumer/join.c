@@ -420,6 +420,13 @@ static void host_sample(c2w_join_t *j, uint32_t idx, c2w_time_t sample)
     j->st.offset_samples++;
 }
 
+/* The host of a record: id when the caller has it (this join gave it for
+ * the record's host), else looked up by name. */
+static uint32_t host_of(c2w_join_t *j, uint32_t id, const char *name)
+{
+    return id < j->n_hosts ? id : host_index(j, name);
+}
+
 bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
     uint32_t id = C2W_HOST_NONE;
@@ -428,7 +435,7 @@ bool c2w_join_host_note(c2w_join_t *j, const char *name, c2w_time_t host_time, c
 
 bool c2w_join_host_note_id(c2w_join_t *j, uint32_t *id, const char *name, c2w_time_t host_time, c2w_time_t *out)
 {
-    uint32_t idx = *id < j->n_hosts ? *id : host_index(j, name);
+    uint32_t idx = host_of(j, *id, name);
     *id = idx < j->n_hosts ? idx : C2W_HOST_NONE;
     host_saw(j, idx, host_time);
     *out = host_time;
@@ -773,13 +780,6 @@ void c2w_join_add_flow(c2w_join_t *j, c2w_flow_t *flow)
         return;
     }
     ref_hold(j, f->src);
-}
-
-/* The host of a record: id when the caller has it (c2w_join_host_note_id
- * gave it for this record's host), else looked up by name. */
-static uint32_t host_of(c2w_join_t *j, uint32_t id, const char *name)
-{
-    return id < j->n_hosts ? id : host_index(j, name);
 }
 
 void c2w_join_add_netconn(c2w_join_t *j, c2w_netconn_t *evrec)

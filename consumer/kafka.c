@@ -128,9 +128,10 @@ out_destroy:
  * messages with a record wait: pass_unqueued). Its record is either lean
  * (c2w_pipeline_lean: a flow or event 3 no rule can use, whose push needs
  * only the kind, own time and host id kept here) or the next record of the
- * partition's ring of records (tpart.r): 40 bytes per message where a whole record takes 176, for the
- * ~70 % of the bench's records that are lean and wait in the merge with
- * the others (docs/performance.md, "Seventh round"). */
+ * partition's ring of records (tpart.r): 40 bytes per message where a
+ * whole record takes 176, for the ~70 % of the bench's records that are
+ * lean and wait in the merge with the others (docs/performance.md,
+ * "Seventh round"). */
 typedef struct qitem {
     int64_t offset;
     int64_t arrived; /* mono ms */

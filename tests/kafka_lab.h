@@ -1,9 +1,10 @@
 /*
  * kafka_lab.h — helpers shared by the mock-cluster suites (test_kafka,
  * test_bad, test_faults, test_crash): paths of the tree and the binary,
- * clocks, string sets, the embedded cluster (`lab`) and, for the suites that
- * define PARTITIONS before including this, input lines, producing, alert
- * collection and the committed-at-end check.
+ * clocks, string sets, the embedded cluster (`lab`), producing given byte
+ * strings (produce_msgs) and, for the suites that define PARTITIONS before
+ * including this, input lines, producing files, alert collection and the
+ * committed-at-end check.
  *
  * Each suite is one translation unit: everything here is static, and marked
  * unused so that a suite that needs only part of it still builds with -Werror.
@@ -175,7 +176,61 @@ KL_UNUSED static void lab_stop(lab *l)
     c2w_config_free(&l->cfg);
 }
 
-#ifdef PARTITIONS
+/* ---- producing ---- */
+
+typedef struct dr_state {
+    long failed;
+} dr_state;
+
+KL_UNUSED static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    (void)rk;
+    if (rkm->err)
+        ((dr_state *)opaque)->failed++;
+}
+
+#ifndef PARTITIONS
+
+/* One message's exact bytes (KL_MSG: of a string literal). */
+typedef struct kl_msg {
+    const char *p;
+    size_t n;
+} kl_msg;
+#define KL_MSG(s) { (s), sizeof(s) - 1 }
+
+/* Produces each of v's byte strings as one message of topic, unchanged
+ * (c2w_kafka_produce_file would drop an empty record and cut at newlines),
+ * to partition part, or with part < 0 message i to partition i % 4 (the
+ * lab's partitions); waits for every delivery. */
+KL_UNUSED static void produce_msgs(lab *l, const char *topic, int32_t part, const kl_msg *v, size_t n)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = c2w_kafka_conf(&l->cfg, NULL, err, sizeof(err));
+    cr_assert_not_null(conf, "%s", err);
+    /* room for the oversized records of the bad-input corpus */
+    cr_assert_eq(rd_kafka_conf_set(conf, "message.max.bytes", "16000000", err, sizeof(err)), RD_KAFKA_CONF_OK, "%s",
+                 err);
+    dr_state st = { 0 };
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, &st);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    cr_assert_not_null(rk, "%s", err);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t e;
+        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                      RD_KAFKA_V_PARTITION(part >= 0 ? part : (int32_t)(i % 4)),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_VALUE((void *)v[i].p, v[i].n), RD_KAFKA_V_END)) ==
+               RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(rk, 100);
+        cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
+    }
+    cr_assert_eq(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    cr_assert_eq(st.failed, 0, "%ld message(s) not delivered", st.failed);
+    rd_kafka_destroy(rk);
+}
+
+#else /* PARTITIONS */
 
 /* ---- input lines ---- */
 
@@ -241,18 +296,7 @@ KL_UNUSED static int cmp_gline(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* ---- producing ---- */
-
-typedef struct dr_state {
-    long failed;
-} dr_state;
-
-KL_UNUSED static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-    (void)rk;
-    if (rkm->err)
-        ((dr_state *)opaque)->failed++;
-}
+/* ---- producing, continued ---- */
 
 /* Produces the Zeek and Sysmon files as the sensors would: one stream
  * merged by event time, each record to its topic, the partitions in turn

@@ -714,43 +714,15 @@ Test(bad, size_limit_excludes_the_line_end, .timeout = 60)
 
 /* ---- (3) through the mock cluster: dead letters ---- */
 
-typedef struct prod_state {
-    long failed;
-} prod_state;
-
-static void prod_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-    (void)rk;
-    if (rkm->err)
-        ((prod_state *)opaque)->failed++;
-}
-
-/* Produces each item's exact bytes as one message (c2w_kafka_produce_file
- * would drop the empty record and cut at newlines). */
+/* Produces each item's exact bytes as one message, the partitions in turn. */
 static void produce_items(lab *l, const char *topic, const item *v, size_t n)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = c2w_kafka_conf(&l->cfg, NULL, err, sizeof(err));
-    cr_assert_not_null(conf, "%s", err);
-    cr_assert_eq(rd_kafka_conf_set(conf, "message.max.bytes", "16000000", err, sizeof(err)), RD_KAFKA_CONF_OK, "%s",
-                 err);
-    prod_state st = { 0 };
-    rd_kafka_conf_set_dr_msg_cb(conf, prod_dr);
-    rd_kafka_conf_set_opaque(conf, &st);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    cr_assert_not_null(rk, "%s", err);
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_resp_err_t e;
-        while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION((int32_t)(i % 4)),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_VALUE((void *)v[i].p, v[i].n), RD_KAFKA_V_END)) ==
-               RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            rd_kafka_poll(rk, 100);
-        cr_assert_eq(e, RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
-    }
-    cr_assert_eq(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    cr_assert_eq(st.failed, 0, "%ld message(s) not delivered", st.failed);
-    rd_kafka_destroy(rk);
+    kl_msg *m = malloc((n ? n : 1) * sizeof(*m));
+    cr_assert_not_null(m);
+    for (size_t i = 0; i < n; i++)
+        m[i] = (kl_msg){ v[i].p, v[i].n };
+    produce_msgs(l, topic, -1, m, n);
+    free(m);
 }
 
 /* A dead letter as one byte string: reason, source, value, NUL-separated. */

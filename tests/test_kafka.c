@@ -450,31 +450,15 @@ Test(kafka, signal_drains_commits_and_returns, .timeout = 60)
     lab_stop(&l);
 }
 
-/* Produces lines to one partition of a topic, and waits for delivery. */
-static void produce_lines(lab *l, const char *topic, int32_t part, const char *const *lines, size_t n)
-{
-    char err[512];
-    rd_kafka_conf_t *conf = c2w_kafka_conf(&l->cfg, NULL, err, sizeof(err));
-    cr_assert_not_null(conf, "%s", err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    cr_assert_not_null(rk, "%s", err);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_VALUE((void *)lines[i], strlen(lines[i])), RD_KAFKA_V_END),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
-    cr_assert_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(rk);
-}
-
 #define SYSMON_HEAD "{\"SourceName\":\"Microsoft-Windows-Sysmon\",\"Channel\":\"Microsoft-Windows-Sysmon/Operational\","
+#define SYSMON_HOST_AT(id, t)                                                                                          \
+    SYSMON_HEAD "\"Hostname\":\"WS-1.corp.example.com\",\"EventID\":" id ",\"UtcTime\":\"2026-11-28 07:45:" t "\""
 #define NETCONN(port, t)                                                                                               \
-    SYSMON_HEAD "\"Hostname\":\"WS-1.corp.example.com\",\"EventID\":3,\"UtcTime\":\"2026-11-28 07:45:" t "\","           \
-                "\"ProcessGuid\":\"{82e7e33a-8688-6b0a-ae21-00ada0000c00}\",\"ProcessId\":\"3624\","                      \
-                "\"Image\":\"C:\\\\Windows\\\\System32\\\\rundll32.exe\",\"Protocol\":\"tcp\",\"Initiated\":\"true\","   \
-                "\"SourceIp\":\"10.20.5.19\",\"SourcePort\":\"58420\",\"DestinationIp\":\"203.0.113.10\","               \
-                "\"DestinationPort\":\"" port "\"}"
-#define IMAGE_LOAD(t) SYSMON_HEAD "\"Hostname\":\"WS-1.corp.example.com\",\"EventID\":7,\"UtcTime\":\"2026-11-28 07:45:" t "\"}"
+    SYSMON_HOST_AT("3", t) ",\"ProcessGuid\":\"{82e7e33a-8688-6b0a-ae21-00ada0000c00}\",\"ProcessId\":\"3624\","       \
+                           "\"Image\":\"C:\\\\Windows\\\\System32\\\\rundll32.exe\",\"Protocol\":\"tcp\","             \
+                           "\"Initiated\":\"true\",\"SourceIp\":\"10.20.5.19\",\"SourcePort\":\"58420\","              \
+                           "\"DestinationIp\":\"203.0.113.10\",\"DestinationPort\":\"" port "\"}"
+#define IMAGE_LOAD(t) SYSMON_HOST_AT("7", t) "}"
 
 /* Messages with nothing to feed (skipped or rejected at their decode) are
  * not queued for the merge (consumer/kafka.c, pass_unqueued): behind
@@ -487,16 +471,18 @@ Test(kafka, unqueued_messages_are_counted_and_committed, .timeout = 120)
     snprintf(rules, sizeof(rules), "%s/rules/mail-protocols.yaml", root());
     lab l;
     lab_start(&l, rules);
-    const char *bad = "{\"EventID\":3,";
+#define BAD_LINE "{\"EventID\":3,"
     /* a record to a mail port (not lean), skipped events and a bad line behind it */
-    const char *p0[] = { NETCONN("993", "10.000"), IMAGE_LOAD("10.500"), IMAGE_LOAD("11.000"), bad };
+    const kl_msg p0[] = { KL_MSG(NETCONN("993", "10.000")), KL_MSG(IMAGE_LOAD("10.500")), KL_MSG(IMAGE_LOAD("11.000")),
+                          KL_MSG(BAD_LINE) };
     /* nothing but skipped events and bad lines */
-    const char *p1[] = { IMAGE_LOAD("10.100"), bad, IMAGE_LOAD("10.200") };
+    const kl_msg p1[] = { KL_MSG(IMAGE_LOAD("10.100")), KL_MSG(BAD_LINE), KL_MSG(IMAGE_LOAD("10.200")) };
     /* skipped events around a lean record (another port) */
-    const char *p2[] = { IMAGE_LOAD("09.000"), NETCONN("443", "10.300"), IMAGE_LOAD("10.400"), IMAGE_LOAD("10.600") };
-    produce_lines(&l, l.cfg.topic_sysmon, 0, p0, 4);
-    produce_lines(&l, l.cfg.topic_sysmon, 1, p1, 3);
-    produce_lines(&l, l.cfg.topic_sysmon, 2, p2, 4);
+    const kl_msg p2[] = { KL_MSG(IMAGE_LOAD("09.000")), KL_MSG(NETCONN("443", "10.300")), KL_MSG(IMAGE_LOAD("10.400")),
+                          KL_MSG(IMAGE_LOAD("10.600")) };
+    produce_msgs(&l, l.cfg.topic_sysmon, 0, p0, 4);
+    produce_msgs(&l, l.cfg.topic_sysmon, 1, p1, 3);
+    produce_msgs(&l, l.cfg.topic_sysmon, 2, p2, 4);
     c2w_pipeline_t *p = NULL;
     c2w_service_opts_t so = { .cfg = &l.cfg, .exit_at_end = true, .assign = true, .stop = &never, .keep_pipeline = &p };
     char err[512];
