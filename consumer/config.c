@@ -140,8 +140,8 @@ static const setting_t settings[] = {
     { "engine.max_evidence", CT_SIZE, "10", FIELD(engine.max_evidence), 1, 1000, 0,
       "Zeek uids / community ids listed as evidence in one alert." },
     /* run */
-    { "run.batch_size", CT_SIZE, "1000", FIELD(batch_size), 1, 100000, 0,
-      "Messages taken per consume call." },
+    { "run.batch_size", CT_SIZE, "16000", FIELD(batch_size), 1, 100000, 0,
+      "Messages taken per consume call, and records fed per turn of the loop (docs/performance.md, \"Tenth round\")." },
     { "run.commit_interval", CT_DURATION, "1s", FIELD(commit_interval), 10 * MS, HOUR, 0,
       "How often acknowledged offsets are committed." },
     { "run.idle_timeout", CT_DURATION, "30s", FIELD(idle_timeout), 1 * SEC, DAY, 0,

@@ -65,6 +65,9 @@
 /* Nothing received for this long: the fetch of the partitions with
  * nothing queued is restarted (wake_fetcher). */
 #define C2W_FETCH_WAKE_MS 200
+/* How long the request that wakes the fetchers once their prefetch has
+ * drained (watch_prefetch) may take: it is only a wake-up call. */
+#define C2W_PREFETCH_WAKE_TIMEOUT_MS 100
 /* At start-up the cluster must answer a metadata request within this
  * time; TLS handshake or SASL authentication failures end the wait after
  * C2W_AUTH_FAILURES of them: they are configuration errors, not outages. */
@@ -192,6 +195,13 @@ typedef struct svc {
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
     uint64_t fetch_wakes; /* partitions whose fetch wake_fetcher restarted */
+    /* watch_prefetch: librdkafka's prefetch limits (queued.min.messages,
+     * queued.max.messages.kbytes in bytes), the payload bytes and
+     * messages consumed (their mean estimates the queue's bytes), whether
+     * the queue came near a limit since the last wake, and the wakes */
+    uint64_t pf_max_msgs, pf_max_bytes, pf_len_sum, pf_len_n;
+    bool pf_full;
+    uint64_t prefetch_wakes;
     int64_t last_msg_ms; /* mono ms of the latest message or end-of-partition event */
     size_t throttle_high; /* records queued that pause a partition (set at assignment) */
     int64_t now_ms; /* mono_ms() read once per batch of messages or of records fed */
@@ -1128,6 +1138,59 @@ static void wake_fetcher(svc *s)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* The other side of the stall wake_fetcher deals with. When librdkafka's
+ * queue has come near one of its limits (its fetcher has then taken every
+ * partition off its fetch list) and c2watch has drained it to half, a
+ * ListOffsets request for the latest offsets of the partitions not at
+ * their end is sent to their leaders (rd_kafka_offsets_for_times; the
+ * answer is not used). The queue is looked at before and after each
+ * consume call. Queueing the request wakes each leader's broker
+ * thread, which then finds its partitions under the limits and fetches
+ * again, where it would otherwise sleep up to a second: the bench's `run`
+ * stopped fetching for 0.4-0.6 s once its queue passed the 256 MiB and
+ * finished that much later (docs/performance.md, "Tenth round"). Unlike a
+ * seek, it drops nothing and fetches nothing twice. The queue's bytes are
+ * estimated from its length and the mean payload consumed so far;
+ * librdkafka counts payload bytes. */
+static void watch_prefetch(svc *s)
+{
+    if (s->o->prefetch_watch_off || !s->n_tps)
+        return;
+    uint64_t n = (uint64_t)rd_kafka_queue_length(s->q);
+    uint64_t bytes = s->pf_len_n ? n * (s->pf_len_sum / s->pf_len_n) : 0;
+    if (n * 10 >= s->pf_max_msgs * 9 || bytes * 10 >= s->pf_max_bytes * 9) {
+        s->pf_full = true;
+        return;
+    }
+    if (!s->pf_full || n * 2 > s->pf_max_msgs || bytes * 2 > s->pf_max_bytes)
+        return;
+    s->pf_full = false;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->n_tps);
+    if (!l)
+        return;
+    for (size_t i = 0; i < s->n_tps; i++)
+        if (s->tps[i].eof_at < 0 && !s->tps[i].paused)
+            rd_kafka_topic_partition_list_add(l, s->tps[i].topic, s->tps[i].partition)->offset =
+                RD_KAFKA_OFFSET_END; /* as the time: the latest offset */
+    if (l->cnt) {
+        rd_kafka_offsets_for_times(s->rkc, l, C2W_PREFETCH_WAKE_TIMEOUT_MS);
+        s->prefetch_wakes++;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* A numeric property of the consumer's configuration, or dflt. */
+static uint64_t conf_u64(rd_kafka_t *rk, const char *name, uint64_t dflt)
+{
+    char v[32];
+    size_t n = sizeof(v);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), name, v, &n) != RD_KAFKA_CONF_OK)
+        return dflt;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    return end != v && *end == '\0' ? (uint64_t)x : dflt;
+}
+
 /* A source kind whose partitions are all silent for idle_timeout (or all
  * at their end, with exit_at_end) stops holding the watermark back. Not
  * while replaying: the sources idle at the commit are restored after it. */
@@ -1199,9 +1262,11 @@ static void print_stats(svc *s)
                  ",\"kafka\":{\"partitions\":%zu,\"replaying\":%zu,\"lag\":%" PRId64 ",\"alerts_produced\":%" PRIu64
                  ",\"alerts_muted\":%" PRIu64 ",\"deadletters\":%" PRIu64 ",\"flows\":%" PRIu64
                  ",\"delivered\":%" PRIu64 ",\"delivery_failed\":%" PRIu64 ",\"commits\":%" PRIu64
-                 ",\"state_refs\":%" PRIu64 ",\"fetch_wakes\":%" PRIu64 ",\"positions\":[",
+                 ",\"state_refs\":%" PRIu64 ",\"fetch_wakes\":%" PRIu64 ",\"prefetch_wakes\":%" PRIu64
+                 ",\"positions\":[",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
-                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes);
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes,
+                 s->prefetch_wakes);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "%s{\"topic\":", i ? "," : "");
@@ -1217,9 +1282,11 @@ static void print_stats(svc *s)
         snprintf(line, sizeof(line),
                  "c2watch: kafka  partitions %zu replaying %zu lag %" PRId64 " alerts produced %" PRIu64
                  " muted %" PRIu64 " deadletters %" PRIu64 " flows %" PRIu64 " delivered %" PRIu64
-                 " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 " fetch wakes %" PRIu64 "\n",
+                 " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 " fetch wakes %" PRIu64
+                 " prefetch wakes %" PRIu64 "\n",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
-                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes);
+                 s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes,
+                 s->prefetch_wakes);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "c2watch: commit %s[%d] position %" PRId64 " earliest live %" PRId64 "\n",
@@ -1374,6 +1441,8 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
         goto out;
     rd_kafka_poll_set_consumer(s.rkc);
     s.q = rd_kafka_queue_get_consumer(s.rkc);
+    s.pf_max_msgs = conf_u64(s.rkc, "queued.min.messages", 100000);
+    s.pf_max_bytes = conf_u64(s.rkc, "queued.max.messages.kbytes", 65536) * 1024;
     s.commit_q = rd_kafka_queue_new(s.rkc);
     const char *topics[C2W_SRC_COUNT];
     size_t n_topics = 0;
@@ -1413,7 +1482,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
             goto out;
         }
     }
-    size_t batch = s.cfg->batch_size ? s.cfg->batch_size : 1000;
+    size_t batch = s.cfg->batch_size ? s.cfg->batch_size : 16000;
     rd_kafka_message_t **msgs = calloc(batch, sizeof(*msgs));
     if (!msgs) {
         snprintf(errbuf, errlen, "out of memory");
@@ -1423,6 +1492,7 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
     int64_t commit_ms = s.cfg->commit_interval / 1000, stats_ms = s.cfg->stats_interval / 1000;
     int wait_ms = 100;
     while (!*o->stop && !s.fatal) {
+        watch_prefetch(&s); /* full before the batch is taken? */
         ssize_t n = rd_kafka_consume_batch_queue(s.q, wait_ms, msgs, batch);
         s.now_ms = mono_ms();
         for (ssize_t i = 0; i < n; i++) {
@@ -1430,9 +1500,12 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
                 __builtin_prefetch(msgs[i + 2 * C2W_PREFETCH_AHEAD]); /* its payload pointer, read next */
             if (i + C2W_PREFETCH_AHEAD < n)
                 prefetch_payload(msgs[i + C2W_PREFETCH_AHEAD]);
+            s.pf_len_sum += msgs[i]->len;
+            s.pf_len_n++;
             handle(&s, msgs[i]);
             rd_kafka_message_destroy(msgs[i]);
         }
+        watch_prefetch(&s); /* drained by it? */
         /* records ready to feed: come back at once; records waiting for
          * another partition: soon */
         wait_ms = merge(&s, batch) ? 0 : s.queued ? 10 : 100;
@@ -1492,6 +1565,8 @@ out:
     }
     if (o->fetch_wakes)
         *o->fetch_wakes = s.fetch_wakes;
+    if (o->prefetch_wakes)
+        *o->prefetch_wakes = s.prefetch_wakes;
     state_free(&s);
     if (s.rkp) {
         rd_kafka_flush(s.rkp, 1000);

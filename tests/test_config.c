@@ -113,7 +113,7 @@ static void assert_defaults(const c2w_config_t *c)
     cr_assert_eq(c->engine.max_groups, 1000000);
     cr_assert_eq(c->engine.max_contribs, 100000);
     cr_assert_eq(c->engine.max_evidence, 10);
-    cr_assert_eq(c->batch_size, 1000);
+    cr_assert_eq(c->batch_size, 16000);
     cr_assert_eq(c->commit_interval, 1 * SEC);
     cr_assert_eq(c->idle_timeout, 30 * SEC);
     cr_assert_eq(c->shutdown_timeout, 10 * SEC);
@@ -535,7 +535,7 @@ Test(doc, one_row_per_key)
         "| `join.ttl` | duration (1s..30d) | `2h` | ",
         "| `join.ephemeral_min` | port (1..65535) | `49152` | ",
         "| `engine.emit` | emit (final or threshold) | `threshold` | ",
-        "| `run.batch_size` | size (1..100000) | `1000` | ",
+        "| `run.batch_size` | size (1..100000) | `16000` | ",
         "| `stats.interval` | duration (0 or 1s..1d) | `60s` | ",
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

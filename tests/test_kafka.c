@@ -135,12 +135,17 @@ static void assert_committed_to_end(lab *l)
 
 /* ---- tests ---- */
 
+/* How a run's fetchers were woken (scenario_equals_replay_with). */
+typedef struct wakes {
+    bool watch_off; /* c2w_service_opts_t.prefetch_watch_off */
+    uint64_t fetch, prefetch; /* the run's restarted fetches, and its wakes of drained prefetches */
+} wakes_t;
+
 /* The scenario produced to the lab and read by the service to its end
  * gives the replay's alerts and commits every partition to its end. set:
- * n configuration settings (key, value) made before producing; *fetch_wakes
- * (when not NULL): the run's restarted fetches. */
-static void scenario_equals_replay_with(const char *rel, const char *const (*set)[2], size_t n,
-                                        uint64_t *fetch_wakes)
+ * n configuration settings (key, value) made before producing; w (when
+ * not NULL): how the fetchers were woken. */
+static void scenario_equals_replay_with(const char *rel, const char *const (*set)[2], size_t n, wakes_t *w)
 {
     scenario sc;
     scenario_load(&sc, rel);
@@ -152,8 +157,13 @@ static void scenario_equals_replay_with(const char *rel, const char *const (*set
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(c2w_config_set(&l.cfg, set[i][0], set[i][1], err, sizeof(err)), 0, "%s: %s", set[i][0], err);
     produce_scenario(&l, &sc);
-    c2w_service_opts_t so = { .cfg = &l.cfg, .exit_at_end = true, .assign = true, .stop = &never,
-                              .fetch_wakes = fetch_wakes };
+    c2w_service_opts_t so = { .cfg = &l.cfg,
+                              .exit_at_end = true,
+                              .assign = true,
+                              .stop = &never,
+                              .fetch_wakes = w ? &w->fetch : NULL,
+                              .prefetch_wakes = w ? &w->prefetch : NULL,
+                              .prefetch_watch_off = w && w->watch_off };
     cr_assert_eq(c2w_service_run(&so, err, sizeof(err)), 0, "%s", err);
     alerts_of(&l, &got);
     assert_same(&got, &want, rel);
@@ -192,21 +202,35 @@ Test(kafka, every_scenario_equals_replay_threshold, .timeout = 300)
 /* librdkafka 2.0.2 stops fetching while its prefetch is full and looks
  * again only when its broker thread wakes, up to a second later. With a
  * prefetch of 1 KiB and one message per partition and fetch (each its own
- * batch), every fetch round fills it: the service restarts the fetch of the
- * partitions it waits for (wake_fetcher in kafka.c), and nothing is lost or
- * read twice — the alerts are the replay's, every partition is committed to
- * its end. */
+ * batch), every fetch round fills it. */
+static const char *const tiny_prefetch[][2] = {
+    { "kafka.producer_properties.batch.num.messages", "1" },
+    { "kafka.consumer_properties.queued.max.messages.kbytes", "1" },
+    { "kafka.consumer_properties.queued.min.messages", "1" },
+    { "kafka.consumer_properties.max.partition.fetch.bytes", "1" },
+};
+#define TINY_PREFETCH tiny_prefetch, sizeof(tiny_prefetch) / sizeof(tiny_prefetch[0])
+
+/* With the drained-queue wake off, the service restarts the fetch of the
+ * partitions it waits for (wake_fetcher in kafka.c), and nothing is lost
+ * or read twice: the alerts are the replay's, every partition is committed
+ * to its end. */
 Test(kafka, full_prefetch_woken_loses_nothing, .timeout = 120)
 {
-    const char *const set[][2] = {
-        { "kafka.producer_properties.batch.num.messages", "1" },
-        { "kafka.consumer_properties.queued.max.messages.kbytes", "1" },
-        { "kafka.consumer_properties.queued.min.messages", "1" },
-        { "kafka.consumer_properties.max.partition.fetch.bytes", "1" },
-    };
-    uint64_t wakes = 0;
-    scenario_equals_replay_with("fixtures/demo", set, sizeof(set) / sizeof(set[0]), &wakes);
-    cr_assert_gt(wakes, 0, "no fetch was restarted: the prefetch never filled");
+    wakes_t w = { .watch_off = true }; /* the stall is left to the restarts */
+    scenario_equals_replay_with("fixtures/demo", TINY_PREFETCH, &w);
+    cr_assert_gt(w.fetch, 0, "no fetch was restarted: the prefetch never filled");
+    cr_assert_eq(w.prefetch, 0);
+}
+
+/* The same prefetch, watched: each time c2watch drains the full queue,
+ * the fetchers are woken by a request to the partitions' leaders
+ * (watch_prefetch in kafka.c), and nothing is lost or read twice. */
+Test(kafka, drained_prefetch_woken_loses_nothing, .timeout = 120)
+{
+    wakes_t w = { 0 };
+    scenario_equals_replay_with("fixtures/demo", TINY_PREFETCH, &w);
+    cr_assert_gt(w.prefetch, 0, "the drained prefetch never woke the fetchers");
 }
 
 typedef struct dl_ctx {

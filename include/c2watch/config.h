@@ -42,7 +42,7 @@ typedef struct c2w_config {
     c2w_join_opts_t join; /* join.* */
     c2w_engine_opts_t engine; /* engine.* (emit default: threshold) */
     /* run */
-    size_t batch_size; /* run.batch_size: messages per consume call, default 1000 */
+    size_t batch_size; /* run.batch_size: messages per consume call, default 16000 */
     c2w_time_t commit_interval; /* run.commit_interval, default 1 s */
     c2w_time_t idle_timeout; /* run.idle_timeout: a silent source stops holding the watermark, default 30 s */
     c2w_time_t shutdown_timeout; /* run.shutdown_timeout: bound on drain at SIGINT/SIGTERM, default 10 s */

@@ -32,6 +32,12 @@ typedef struct c2w_service_opts {
      * because librdkafka's fetcher slept with records wanted (the
      * statistics' "fetch wakes"; docs/performance.md, "Seventh round"). */
     uint64_t *fetch_wakes;
+    /* Non-NULL: set at the end to the number of times librdkafka's
+     * fetchers were woken once their full prefetch had drained to half
+     * (the statistics' "prefetch wakes"; consumer/kafka.c watch_prefetch). */
+    uint64_t *prefetch_wakes;
+    /* Tests: no such wakes, the stall is left to the restarted fetches. */
+    bool prefetch_watch_off;
 } c2w_service_opts_t;
 
 /* Runs the service until *stop is set or, with exit_at_end, the inputs end.
