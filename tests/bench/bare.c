@@ -9,8 +9,10 @@
  * (rd_kafka_assign, no group join, as `c2watch run --assign` does), with the
  * consumer properties c2watch sets itself (the values of consumer_defaults
  * in consumer/kafka.c), consumes with rd_kafka_consume_batch_queue in
- * batches of run.batch_size (1000) until every partition has reported its
- * end, touching each message (count, sum of lengths), and prints
+ * batches of 1000 (--batch; c2watch's run.batch_size is 16000, which does
+ * not make this consumer faster: docs/performance.md, "Eleventh round")
+ * until every partition has reported its end, touching each message
+ * (count, sum of lengths), and prints
  *   {"seconds":S,"close_seconds":C,"records":N,"bytes":B,"partitions":P,"errors":E}
  * where S runs from the start of main (client creation and connection
  * included) to the last end-of-partition event, and C is the consumer close
