@@ -1482,7 +1482,9 @@ int c2w_service_run(const c2w_service_opts_t *o, char *errbuf, size_t errlen)
             goto out;
         }
     }
-    size_t batch = s.cfg->batch_size ? s.cfg->batch_size : 16000;
+    /* run.batch_size is 1..100000 once defaulted or loaded (config.c); the
+     * guard only keeps a zeroed configuration from consuming nothing */
+    size_t batch = s.cfg->batch_size ? s.cfg->batch_size : 1;
     rd_kafka_message_t **msgs = calloc(batch, sizeof(*msgs));
     if (!msgs) {
         snprintf(errbuf, errlen, "out of memory");
