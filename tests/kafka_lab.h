@@ -24,6 +24,8 @@
 #include "c2watch/kafka.h"
 
 #define KL_UNUSED __attribute__((unused))
+/* The number of elements of array a. */
+#define KL_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 KL_UNUSED static const char *root(void)
 {

@@ -209,7 +209,7 @@ static const char *const tiny_prefetch[][2] = {
     { "kafka.consumer_properties.queued.min.messages", "1" },
     { "kafka.consumer_properties.max.partition.fetch.bytes", "1" },
 };
-#define TINY_PREFETCH tiny_prefetch, sizeof(tiny_prefetch) / sizeof(tiny_prefetch[0])
+#define TINY_PREFETCH tiny_prefetch, KL_COUNT(tiny_prefetch)
 
 /* With the drained-queue wake off, the service restarts the fetch of the
  * partitions it waits for (wake_fetcher in kafka.c), and nothing is lost
@@ -483,6 +483,7 @@ Test(kafka, signal_drains_commits_and_returns, .timeout = 60)
                            "\"Initiated\":\"true\",\"SourceIp\":\"10.20.5.19\",\"SourcePort\":\"58420\","              \
                            "\"DestinationIp\":\"203.0.113.10\",\"DestinationPort\":\"" port "\"}"
 #define IMAGE_LOAD(t) SYSMON_HOST_AT("7", t) "}"
+#define BAD_LINE "{\"EventID\":3,"
 
 /* Messages with nothing to feed (skipped or rejected at their decode) are
  * not queued for the merge (consumer/kafka.c, pass_unqueued): behind
@@ -495,7 +496,6 @@ Test(kafka, unqueued_messages_are_counted_and_committed, .timeout = 120)
     snprintf(rules, sizeof(rules), "%s/rules/mail-protocols.yaml", root());
     lab l;
     lab_start(&l, rules);
-#define BAD_LINE "{\"EventID\":3,"
     /* a record to a mail port (not lean), skipped events and a bad line behind it */
     const kl_msg p0[] = { KL_MSG(NETCONN("993", "10.000")), KL_MSG(IMAGE_LOAD("10.500")), KL_MSG(IMAGE_LOAD("11.000")),
                           KL_MSG(BAD_LINE) };
@@ -504,9 +504,9 @@ Test(kafka, unqueued_messages_are_counted_and_committed, .timeout = 120)
     /* skipped events around a lean record (another port) */
     const kl_msg p2[] = { KL_MSG(IMAGE_LOAD("09.000")), KL_MSG(NETCONN("443", "10.300")), KL_MSG(IMAGE_LOAD("10.400")),
                           KL_MSG(IMAGE_LOAD("10.600")) };
-    produce_msgs(&l, l.cfg.topic_sysmon, 0, p0, 4);
-    produce_msgs(&l, l.cfg.topic_sysmon, 1, p1, 3);
-    produce_msgs(&l, l.cfg.topic_sysmon, 2, p2, 4);
+    produce_msgs(&l, l.cfg.topic_sysmon, 0, p0, KL_COUNT(p0));
+    produce_msgs(&l, l.cfg.topic_sysmon, 1, p1, KL_COUNT(p1));
+    produce_msgs(&l, l.cfg.topic_sysmon, 2, p2, KL_COUNT(p2));
     c2w_pipeline_t *p = NULL;
     c2w_service_opts_t so = { .cfg = &l.cfg, .exit_at_end = true, .assign = true, .stop = &never, .keep_pipeline = &p };
     char err[512];
