@@ -151,7 +151,8 @@ typedef struct tpart {
     int32_t partition;
     c2w_source_kind_t kind;
     int64_t position; /* next offset to read; -1 before the first message */
-    int64_t start; /* the offset assigned (may be RD_KAFKA_OFFSET_BEGINNING) */
+    int64_t received; /* 1 + the offset of the latest message handled (or the latest end); -1 before the first */
+    int64_t start; /* the offset assigned (RD_KAFKA_OFFSET_BEGINNING when nothing was committed) */
     int64_t replay_until; /* committed offset at assignment; -1: nothing to replay */
     int64_t eof_at; /* offset of the last end-of-partition event, -1 */
     bool replaying, paused;
@@ -195,6 +196,7 @@ typedef struct svc {
     size_t last_tp; /* the partition of the last message (find_tp's first guess) */
     size_t n_throttled; /* partitions paused because too much is queued */
     uint64_t fetch_wakes; /* partitions whose fetch wake_fetcher restarted */
+    uint64_t redelivered; /* messages and ends older than one handled before, dropped (handle) */
     /* watch_prefetch: librdkafka's prefetch limits (queued.min.messages,
      * queued.max.messages.kbytes in bytes), the payload bytes and
      * messages consumed (their mean estimates the queue's bytes), whether
@@ -467,6 +469,7 @@ static int svc_assign(svc *s, rd_kafka_topic_partition_list_t *parts)
         t->partition = p->partition;
         t->kind = topic_kind(s->cfg, p->topic, &ok);
         t->position = -1;
+        t->received = -1;
         t->eof_at = -1;
         t->replay_until = -1;
         t->empty_since = now;
@@ -893,7 +896,24 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     if (!t || !s->pipe)
         return;
     s->last_msg_ms = s->now_ms;
-    if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    bool eof = rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+    if ((eof || !rkm->err) && rkm->offset < t->received) {
+        /* Delivered again. Within an assignment c2watch reads a partition
+         * forward only (wake_fetcher seeks to the next offset not
+         * received), but librdkafka 2.0.2 can fetch a partition again from
+         * its logical start after a seek that outdated an offset lookup
+         * (wake_fetcher no longer seeks such a partition; before, test
+         * kafka::unqueued_messages_are_counted_and_committed read 14 of
+         * its 11 messages under load). Decoded again, the messages would
+         * be counted twice and their records fed twice, and an end older
+         * than a message handled would put the partition at its end too
+         * early: they are dropped and counted. */
+        s->redelivered++;
+        return;
+    }
+    if (eof) {
+        if (t->received < rkm->offset)
+            t->received = rkm->offset;
         t->eof_at = rkm->offset;
         t->eof_ms = mono_ms();
         t->primed = true;
@@ -908,6 +928,7 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
         fprintf(stderr, "c2watch: %s [%d]: %s\n", t->topic, t->partition, rd_kafka_message_errstr(rkm));
         return;
     }
+    t->received = rkm->offset + 1;
     if (!enqueue(s, t, rkm, s->now_ms) && !s->fatal)
         pass_unqueued(s, t, rkm->offset);
     if (t->q_n >= s->throttle_high)
@@ -1111,7 +1132,16 @@ rebuild:
  * version barrier) and fetched again. Once per partition until it delivers
  * a message or its end, so that a slow fetch is not restarted over and
  * over; the first wake comes C2W_FETCH_WAKE_MS after the assignment at the
- * earliest (docs/performance.md, "Seventh round"). */
+ * earliest (docs/performance.md, "Seventh round").
+ * Not a partition assigned at a logical offset (the beginning, with no
+ * commit) that has delivered nothing yet: librdkafka may still be looking
+ * that offset up, and a seek makes the lookup's answer outdated, which
+ * librdkafka 2.0.2 answers by arming its offset query timer
+ * (rd_kafka_toppar_handle_Offset: "outdated offset response"); no later
+ * seek stops it once the partition fetches again, and 500 ms later the
+ * partition was fetched again from its beginning: messages read twice
+ * (docs/configuration.md, "The stall"). Such a partition is served by
+ * watch_prefetch's wake, which seeks nothing. */
 static void wake_fetcher(svc *s)
 {
     if (s->n_replaying || !s->pipe || s->now_ms - s->last_msg_ms < C2W_FETCH_WAKE_MS)
@@ -1119,7 +1149,7 @@ static void wake_fetcher(svc *s)
     rd_kafka_topic_partition_list_t *l = NULL;
     for (size_t i = 0; i < s->n_tps; i++) {
         tpart *t = &s->tps[i];
-        if (t->q_n || t->eof_at >= 0 || t->paused || t->woken)
+        if (t->q_n || t->eof_at >= 0 || t->paused || t->woken || (t->position < 0 && t->start < 0))
             continue;
         if (!l && !(l = rd_kafka_topic_partition_list_new(16)))
             return;
@@ -1263,10 +1293,10 @@ static void print_stats(svc *s)
                  ",\"alerts_muted\":%" PRIu64 ",\"deadletters\":%" PRIu64 ",\"flows\":%" PRIu64
                  ",\"delivered\":%" PRIu64 ",\"delivery_failed\":%" PRIu64 ",\"commits\":%" PRIu64
                  ",\"state_refs\":%" PRIu64 ",\"fetch_wakes\":%" PRIu64 ",\"prefetch_wakes\":%" PRIu64
-                 ",\"positions\":[",
+                 ",\"redelivered\":%" PRIu64 ",\"positions\":[",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
                  s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes,
-                 s->prefetch_wakes);
+                 s->prefetch_wakes, s->redelivered);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "%s{\"topic\":", i ? "," : "");
@@ -1283,10 +1313,10 @@ static void print_stats(svc *s)
                  "c2watch: kafka  partitions %zu replaying %zu lag %" PRId64 " alerts produced %" PRIu64
                  " muted %" PRIu64 " deadletters %" PRIu64 " flows %" PRIu64 " delivered %" PRIu64
                  " failed %" PRIu64 " commits %" PRIu64 " state refs %" PRIu64 " fetch wakes %" PRIu64
-                 " prefetch wakes %" PRIu64 "\n",
+                 " prefetch wakes %" PRIu64 " redelivered %" PRIu64 "\n",
                  s->n_tps, s->n_replaying, lag, s->alerts_produced, s->alerts_muted, s->deadletters, s->flows_out,
                  s->delivered, s->delivery_failed, s->commits, c2w_offsets_held(s->offs), s->fetch_wakes,
-                 s->prefetch_wakes);
+                 s->prefetch_wakes, s->redelivered);
         c2w_buf_puts(&b, line);
         for (size_t i = 0; i < s->n_tps; i++) {
             snprintf(line, sizeof(line), "c2watch: commit %s[%d] position %" PRId64 " earliest live %" PRId64 "\n",

@@ -513,7 +513,9 @@ Test(kafka, unqueued_messages_are_counted_and_committed, .timeout = 120)
     cr_assert_eq(c2w_service_run(&so, err, sizeof(err)), 0, "%s", err);
     cr_assert_not_null(p);
     const c2w_source_stats_t *st = c2w_pipeline_source_stats(p, C2W_SRC_SYSMON);
-    cr_assert_eq(st->read, 11);
+    cr_assert_eq(st->read, 11, "read %llu (accepted %llu, skipped %llu, rejected %llu): a message read twice or lost",
+                 (unsigned long long)st->read, (unsigned long long)st->accepted,
+                 (unsigned long long)st->skipped[C2W_SKIP_EVENT_ID], (unsigned long long)st->rejected[C2W_REJ_BAD_JSON]);
     cr_assert_eq(st->accepted, 2);
     cr_assert_eq(st->skipped[C2W_SKIP_EVENT_ID], 7);
     cr_assert_eq(st->rejected[C2W_REJ_BAD_JSON], 2);

@@ -251,6 +251,8 @@ def check_c2watch(stats, info, alerts_in_topic=None, expected=None):
             problems.append(f"{s}: read {src[s]['read']} of {info[s + '_records']} records")
     if k["lag"] != 0:
         problems.append(f"lag {k['lag']} at exit")
+    if k.get("redelivered"):
+        problems.append(f"{k['redelivered']} message(s) delivered again by librdkafka (dropped, but fetched twice)")
     if k["delivery_failed"] or k["delivered"] != k["alerts_produced"] + k["deadletters"] + k["flows"]:
         problems.append(f"delivered {k['delivered']} of {k['alerts_produced']} alerts"
                         f" + {k['deadletters']} dead letters + {k['flows']} flows")
