@@ -1282,7 +1282,7 @@ static void print_stats(svc *s)
             hi > s->tps[i].position)
             lag += hi - s->tps[i].position;
     }
-    char line[512];
+    char line[1024]; /* the figures line: ~330 characters of text and up to 15 numbers of 20 digits */
     c2w_pipeline_bounds_report(s->pipe, &b); /* plain lines, before the figures */
     if (s->o->stats_json) {
         c2w_pipeline_stats_json(s->pipe, &b);
