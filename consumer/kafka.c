@@ -898,22 +898,16 @@ static void handle(svc *s, rd_kafka_message_t *rkm)
     s->last_msg_ms = s->now_ms;
     bool eof = rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
     if ((eof || !rkm->err) && rkm->offset < t->received) {
-        /* Delivered again. Within an assignment c2watch reads a partition
-         * forward only (wake_fetcher seeks to the next offset not
-         * received), but librdkafka 2.0.2 can fetch a partition again from
-         * its logical start after a seek that outdated an offset lookup
-         * (wake_fetcher no longer seeks such a partition; before, test
-         * kafka::unqueued_messages_are_counted_and_committed read 14 of
-         * its 11 messages under load). Decoded again, the messages would
-         * be counted twice and their records fed twice, and an end older
-         * than a message handled would put the partition at its end too
-         * early: they are dropped and counted. */
+        /* Delivered again: c2watch reads a partition forward only, but
+         * librdkafka 2.0.2 can fetch one again from its logical start
+         * (wake_fetcher says when). Decoded again, its messages would be
+         * counted and fed twice, and an older end would put the partition
+         * at its end too early. */
         s->redelivered++;
         return;
     }
     if (eof) {
-        if (t->received < rkm->offset)
-            t->received = rkm->offset;
+        t->received = rkm->offset; /* not below it: checked above */
         t->eof_at = rkm->offset;
         t->eof_ms = mono_ms();
         t->primed = true;

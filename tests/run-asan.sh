@@ -14,9 +14,12 @@ export LSAN_OPTIONS=suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0
 export C2W_ROOT=$(pwd) C2W_BIN=$(pwd)/$dir/c2watch
 status=0
 failed=""
-# fail NAME: records a failed part, named again in the last line (CI shows
+# fail NAME: records a failed part, named once in the last line (CI shows
 # only the end of the output).
-fail() { status=1; failed="$failed $1"; }
+fail() {
+    status=1
+    case " $failed " in *" $1 "*) ;; *) failed="$failed $1" ;; esac
+}
 for t in "$dir"/tests/test_*; do
     [ -x "$t" ] || continue
     echo "== asan $t"
